@@ -1,0 +1,12 @@
+# Mask R-CNN + ConvMLP-L on COCO, 1x schedule (paper results: README's model zoo).
+_base_ = [
+    './_base_/models/convmlp_mask_rcnn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    './_base_/schedules/adamw_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        arch='l',
+        init_cfg=dict(checkpoint='https://shi-labs.com/projects/convmlp/checkpoints/convmlp_l_imagenet.pth')),
+    neck=dict(in_channels=[96, 192, 384, 768]))

@@ -1,0 +1,12 @@
+# Mask R-CNN + ConvMLP-M on COCO, 1x schedule (paper results: README's model zoo).
+_base_ = [
+    './_base_/models/convmlp_mask_rcnn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    './_base_/schedules/adamw_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        arch='m',
+        init_cfg=dict(checkpoint='https://shi-labs.com/projects/convmlp/checkpoints/convmlp_m_imagenet.pth')),
+    neck=dict(in_channels=[64, 128, 256, 512]))

@@ -1,0 +1,3 @@
+from .backbones import ConvMLP
+
+__all__ = ['ConvMLP']

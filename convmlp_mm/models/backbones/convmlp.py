@@ -1,0 +1,344 @@
+"""ConvMLP backbone: "ConvMLP: Hierarchical Convolutional MLPs for Vision" (Li et al., 2021).
+
+Module and parameter names follow the official ImageNet checkpoints
+(``convmlp_{s,m,l}_imagenet.pth``), so those files load into this backbone without any key conversion.
+"""
+import inspect
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ...registry import register_model
+from ..pretrained import load_pretrained
+
+ARCH_KEYS = ('blocks', 'dims', 'mlp_ratios', 'channels', 'n_conv_blocks')
+
+
+class ConvTokenizer(nn.Module):
+    """Three 3x3 conv-norm-ReLU layers (the first with stride 2) and a stride-2 max-pool: stride 4."""
+
+    def __init__(self, in_channels: int, channels: int, norm_cfg: dict) -> None:
+        super().__init__()
+        half = channels // 2
+        layers = []
+        for i, (cin, cout) in enumerate([(in_channels, half), (half, half), (half, channels)]):
+            layers += [
+                nn.Conv2d(cin, cout, 3, stride=2 if i == 0 else 1, padding=1, bias=False),
+                build_norm_layer(norm_cfg, cout)[1],
+                nn.ReLU(inplace=True),
+            ]
+        layers.append(nn.MaxPool2d(3, stride=2, padding=1))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+class ConvStage(nn.Module):
+    """``num_blocks`` residual bottlenecks (1x1 -> 3x3 -> 1x1 convs), then a stride-2 3x3 conv."""
+
+    def __init__(self, num_blocks: int, channels: int, hidden: int, out_channels: int,
+                 norm_cfg: dict, with_cp: bool) -> None:
+        super().__init__()
+        self.with_cp = with_cp
+        self.conv_blocks = nn.ModuleList()
+        for _ in range(num_blocks):
+            self.conv_blocks.append(nn.Sequential(
+                nn.Conv2d(channels, hidden, 1, bias=False),
+                build_norm_layer(norm_cfg, hidden)[1],
+                nn.ReLU(inplace=True),
+                nn.Conv2d(hidden, hidden, 3, padding=1, bias=False),
+                build_norm_layer(norm_cfg, hidden)[1],
+                nn.ReLU(inplace=True),
+                nn.Conv2d(hidden, channels, 1, bias=False),
+                build_norm_layer(norm_cfg, channels)[1],
+                nn.ReLU(inplace=True),
+            ))
+        self.downsample = nn.Conv2d(channels, out_channels, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.conv_blocks:
+            x = x + _maybe_checkpoint(block, x, self.with_cp)
+        return self.downsample(x)
+
+
+class ChannelMLP(nn.Module):
+    """Linear -> GELU -> Linear over the last (channel) dimension."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(channels, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class ConvMLPBlock(nn.Module):
+    """One ConvMLP block on channels-last (N, H, W, C) tokens.
+
+    LayerNorm -> channel MLP -> residual; LayerNorm -> depthwise 3x3 conv (no residual, as in the
+    paper); LayerNorm -> channel MLP -> residual. Stochastic depth applies to the two residual branches.
+    """
+
+    def __init__(self, channels: int, hidden: int, drop_path: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(channels)
+        self.channel_mlp1 = ChannelMLP(channels, hidden)
+        self.norm2 = nn.LayerNorm(channels)
+        self.connect = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
+        self.connect_norm = nn.LayerNorm(channels)
+        self.channel_mlp2 = ChannelMLP(channels, hidden)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.channel_mlp1(self.norm1(x)))
+        x = self.connect(self.connect_norm(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return x + self.drop_path(self.channel_mlp2(self.norm2(x)))
+
+
+class ConvDownsample(nn.Module):
+    """Stride-2 3x3 conv between MLP stages, taking and returning channels-last tokens."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.downsample = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class MLPStage(nn.Module):
+    """A stage of ConvMLP blocks, optionally followed by a stride-2 downsample."""
+
+    def __init__(self, num_blocks: int, channels: int, out_channels: Optional[int], mlp_ratio: float,
+                 drop_path_rates: Sequence[float], with_cp: bool) -> None:
+        super().__init__()
+        self.with_cp = with_cp
+        hidden = int(channels * mlp_ratio)
+        self.blocks = nn.ModuleList(
+            [ConvMLPBlock(channels, hidden, rate) for rate in drop_path_rates[:num_blocks]])
+        self.downsample_mlp = (ConvDownsample(channels, out_channels)
+                               if out_channels is not None else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = _maybe_checkpoint(block, x, self.with_cp)
+        return self.downsample_mlp(x)
+
+
+def _maybe_checkpoint(module: nn.Module, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
+    # Recompute activations in the backward pass instead of storing them. Non-reentrant checkpointing
+    # restores the RNG state, so drop-path masks (and thus outputs and gradients) are unchanged.
+    if with_cp and x.requires_grad:
+        return cp.checkpoint(module, x, use_reentrant=False)
+    return module(x)
+
+
+@register_model
+class ConvMLP(BaseModule):
+    """ConvMLP backbone.
+
+    A PyTorch implementation of `ConvMLP: Hierarchical Convolutional MLPs for Vision
+    <https://arxiv.org/abs/2109.04454>`_, giving the four feature levels (strides 4, 8, 16 and 32) that
+    the paper's detection and segmentation models use:
+
+    - level 0: the conv tokenizer's output (``channels`` channels, stride 4);
+    - level 1: the conv stage's output (``dims[0]``, stride 8);
+    - level 2: the first MLP stage's output after its downsample (``dims[1]``, stride 16);
+    - level 3: the last MLP stage's output (``dims[-1]``, stride 32).
+
+    Each level of an ``H x W`` input is ``ceil(H / stride) x ceil(W / stride)``.
+
+    Args:
+        arch (str | dict): ``'s'``, ``'m'`` or ``'l'`` (also ``'small'``, ``'medium'``, ``'large'``), or
+            a dict with the keys ``blocks`` (MLP blocks per stage), ``dims`` (channels per MLP stage),
+            ``mlp_ratios`` (hidden width of the channel MLPs per stage, relative to ``dims``),
+            ``channels`` (tokenizer width) and ``n_conv_blocks`` (bottlenecks in the conv stage).
+            ``blocks``, ``dims`` and ``mlp_ratios`` must have the same length. Defaults to ``'s'``.
+        in_channels (int): Number of input image channels. Defaults to 3.
+        out_indices (int | Sequence[int]): Which feature levels to return, in the given order;
+            negative indices count from the last level. Defaults to ``(0, 1, 2, 3)``.
+        frozen_stages (int): Freeze (``requires_grad=False`` and eval mode) the parts up to and
+            including this index, counted as ``0``: tokenizer, ``1``: conv stage, ``2 + i``: MLP stage
+            ``i`` (with its downsample). ``-1`` freezes nothing. Defaults to -1.
+        drop_path_rate (float): Stochastic depth rate of the last block of every MLP stage; it rises
+            linearly from 0 at each stage's first block, as in the paper. Defaults to 0.1.
+        norm_cfg (dict): Normalization layer of the conv tokenizer and conv stage (the MLP stages use
+            LayerNorm, as in the paper). Defaults to ``dict(type='BN', requires_grad=True)``.
+        norm_eval (bool): Keep the conv parts' normalization layers in eval mode (frozen running
+            statistics) while training. Defaults to False.
+        with_cp (bool): Use gradient checkpointing in the conv and MLP blocks: less memory, more
+            compute, same outputs and gradients. Defaults to False.
+        final_norm (bool): Apply a LayerNorm (``norm`` in the official checkpoints) to the last level,
+            as the paper's classifier does before global average pooling. Defaults to False.
+        init_cfg (dict | list[dict], optional): Initialization config. ``dict(type='Pretrained',
+            checkpoint=PATH_OR_URL, prefix=None)`` loads a checkpoint: an official ConvMLP ``.pth``, a
+            converted one, or a full detector/segmentor checkpoint (keys under ``backbone.`` are found
+            automatically; ``prefix`` selects another sub-tree). Missing and unexpected keys are
+            reported by name; a checkpoint sharing no key with the backbone, or with a key of another
+            shape, is an error. ``None`` uses the paper's initialization. Defaults to None.
+    """
+
+    arch_settings: Dict[str, dict] = {
+        's': dict(blocks=[2, 4, 2], dims=[128, 256, 512], mlp_ratios=[2, 2, 2], channels=64, n_conv_blocks=2),
+        'm': dict(blocks=[3, 6, 3], dims=[128, 256, 512], mlp_ratios=[3, 3, 3], channels=64, n_conv_blocks=3),
+        'l': dict(blocks=[4, 8, 3], dims=[192, 384, 768], mlp_ratios=[3, 3, 3], channels=96, n_conv_blocks=3),
+    }
+    arch_aliases: Dict[str, str] = {'small': 's', 'medium': 'm', 'large': 'l'}
+
+    def __init__(self,
+                 arch: Union[str, dict] = 's',
+                 in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 drop_path_rate: float = 0.1,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 final_norm: bool = False,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 **unknown) -> None:
+        if unknown:
+            # An explicit check instead of Python's TypeError, so the message lists the valid names.
+            valid = [name for name in inspect.signature(ConvMLP.__init__).parameters
+                     if name not in ('self', 'unknown')]
+            raise TypeError(f'ConvMLP got unknown argument(s) {sorted(unknown)}; valid arguments are {valid}')
+        super().__init__(init_cfg=init_cfg)
+        self.arch = self._parse_arch(arch)
+        blocks, dims = self.arch['blocks'], self.arch['dims']
+        channels = self.arch['channels']
+        num_stages = len(blocks)
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}')
+
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.tokenizer = ConvTokenizer(in_channels, channels, norm_cfg)
+        self.conv_stages = ConvStage(self.arch['n_conv_blocks'], channels, dims[0], dims[0], norm_cfg, with_cp)
+        self.stages = nn.ModuleList()
+        # A stage's output is a feature level when it is the last one at its stride: the stages with a
+        # downsample except the second-to-last one (whose stride the last stage keeps), and the last.
+        self._stage_is_level = []
+        self.out_channels_all = [channels, dims[0]]
+        for i in range(num_stages):
+            out = dims[i + 1] if i + 1 < num_stages else None
+            rates = torch.linspace(0, drop_path_rate, blocks[i]).tolist()
+            self.stages.append(MLPStage(blocks[i], dims[i], out, self.arch['mlp_ratios'][i], rates, with_cp))
+            is_level = i < num_stages - 2 or i == num_stages - 1
+            self._stage_is_level.append(is_level)
+            if is_level:
+                self.out_channels_all.append(out if out is not None else dims[i])
+        self.num_levels = len(self.out_channels_all)
+        self.norm = nn.LayerNorm(dims[-1]) if final_norm else None
+
+        self.out_indices = self._parse_out_indices(out_indices)
+        self.out_channels = [self.out_channels_all[i] for i in self.out_indices]
+        num_parts = 2 + num_stages
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages < num_parts:
+            raise ValueError(f'frozen_stages must be an int in [-1, {num_parts - 1}] (-1: none, 0: tokenizer, '
+                             f'1: conv stage, 2..{num_parts - 1}: MLP stages), got {frozen_stages!r}')
+        self.frozen_stages = frozen_stages
+        self._freeze_stages()
+
+    @classmethod
+    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            key = cls.arch_aliases.get(arch.lower(), arch.lower())
+            if key not in cls.arch_settings:
+                raise ValueError(f'Unknown ConvMLP arch {arch!r}; choose one of '
+                                 f'{sorted(cls.arch_settings) + sorted(cls.arch_aliases)} or pass a dict '
+                                 f'with the keys {list(ARCH_KEYS)}')
+            return {k: list(v) if isinstance(v, list) else v for k, v in cls.arch_settings[key].items()}
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}: {arch!r}')
+        missing = [k for k in ARCH_KEYS if k not in arch]
+        extra = [k for k in arch if k not in ARCH_KEYS]
+        if missing or extra:
+            raise ValueError(f'ConvMLP arch dict must have exactly the keys {list(ARCH_KEYS)}; '
+                             f'missing {missing}, unknown {extra}')
+        lengths = {k: len(arch[k]) for k in ('blocks', 'dims', 'mlp_ratios')}
+        if len(set(lengths.values())) != 1 or lengths['blocks'] == 0:
+            raise ValueError(f'ConvMLP arch: blocks, dims and mlp_ratios must be non-empty and of equal '
+                             f'length, got lengths {lengths}')
+        return {k: list(arch[k]) if k in lengths else arch[k] for k in ARCH_KEYS}
+
+    def _parse_out_indices(self, out_indices: Union[int, Sequence[int]]) -> List[int]:
+        indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
+        parsed = []
+        for index in indices:
+            if not isinstance(index, int) or not -self.num_levels <= index < self.num_levels:
+                raise ValueError(f'out_indices {out_indices!r}: {index!r} is out of range; valid indices '
+                                 f'are 0..{self.num_levels - 1} (or -{self.num_levels}..-1)')
+            parsed.append(index % self.num_levels)
+        if not parsed:
+            raise ValueError('out_indices must select at least one level')
+        return parsed
+
+    def _parts(self) -> List[nn.Module]:
+        return [self.tokenizer, self.conv_stages, *self.stages]
+
+    def _freeze_stages(self) -> None:
+        for part in self._parts()[:self.frozen_stages + 1]:
+            part.eval()
+            for param in part.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ConvMLP':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def init_weights(self) -> None:
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            # Initialise first, so that parts the checkpoint does not cover are not left at PyTorch's
+            # defaults, then load (which refuses checkpoints that fit nothing or fit with wrong shapes).
+            self.apply(_paper_init)
+            cfg = dict(self.init_cfg)
+            load_pretrained(self, cfg.pop('checkpoint'), prefix=cfg.pop('prefix', None),
+                            map_location=cfg.pop('map_location', 'cpu'))
+            self._is_init = True
+        elif self.init_cfg is None:
+            self.apply(_paper_init)
+        else:
+            super().init_weights()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        levels = []
+        x = self.tokenizer(x)
+        levels.append(x)
+        x = self.conv_stages(x)
+        levels.append(x)
+        x = x.permute(0, 2, 3, 1)  # the MLP stages work on channels-last tokens
+        last = len(self.stages) - 1
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if self._stage_is_level[i]:
+                feat = self.norm(x) if i == last and self.norm is not None else x
+                levels.append(feat.permute(0, 3, 1, 2).contiguous())
+        return tuple(levels[i] for i in self.out_indices)
+
+
+def _paper_init(module: nn.Module) -> None:
+    """The official implementation's initialization."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.LayerNorm, _BatchNorm, nn.GroupNorm)):
+        if module.weight is not None:
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')

@@ -1,0 +1,59 @@
+"""What tools/train.py and tools/test.py do to a config beyond mmengine's Runner, for all three libraries."""
+import os.path as osp
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.evaluator import BaseMetric
+
+
+def default_work_dir(config_path: str) -> str:
+    return osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def amp_optim_wrapper(optim_wrapper: ConfigDict) -> ConfigDict:
+    """The config's optimizer wrapper turned into mmengine's AmpOptimWrapper."""
+    if not torch.cuda.is_available():
+        raise SystemExit('--amp needs a CUDA GPU, and none is visible here (torch.cuda.is_available() is '
+                         "False; mmengine's AmpOptimWrapper does not run on the CPU). Drop --amp to train "
+                         'in fp32.')
+    if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        return optim_wrapper
+    return ConfigDict(optim_wrapper, type='AmpOptimWrapper', loss_scale='dynamic')
+
+
+# Where each library's visualization hook takes its switches (they differ between libraries).
+_VIS_HOOKS = {
+    'DetVisualizationHook': ('draw', 'test_out_dir'),
+    'SegVisualizationHook': ('draw', None),  # mmseg writes to the visualizer's save_dir
+    'VisualizationHook': ('enable', 'out_dir'),  # mmpretrain
+}
+
+
+def enable_visualization(cfg: Config, show_dir: str, show: bool, wait_time: float) -> None:
+    """Switch on the config's visualization hook so that predictions are drawn to ``show_dir``."""
+    hook = cfg.default_hooks.get('visualization')
+    hook_type = hook.get('type', '').split('.')[-1] if hook else None
+    if hook_type not in _VIS_HOOKS:
+        raise SystemExit(f'--show/--show-dir need a visualization hook in default_hooks, one of '
+                         f'{sorted(_VIS_HOOKS)}; this config has {hook_type!r}')
+    switch, out_key = _VIS_HOOKS[hook_type]
+    hook[switch] = True
+    if show:
+        hook['show'], hook['wait_time'] = True, wait_time
+    if show_dir:
+        if out_key is None:
+            cfg.visualizer['save_dir'] = show_dir
+        else:
+            # An absolute path, or the hook puts it under the run's timestamped work dir.
+            hook[out_key] = osp.abspath(show_dir)
+
+
+def results_dumper(cfg: Config, out_file: str) -> BaseMetric:
+    """A metric that writes the raw predictions to ``out_file`` (mmdet's encodes masks compactly)."""
+    if not out_file.endswith(('.pkl', '.pickle')):
+        raise SystemExit(f'--out {out_file}: the output file must be a .pkl or .pickle file')
+    if cfg.get('default_scope') == 'mmdet':
+        from mmdet.evaluation import DumpDetResults
+        return DumpDetResults(out_file_path=out_file)
+    from mmengine.evaluator import DumpResults
+    return DumpResults(out_file_path=out_file)

@@ -1,0 +1,61 @@
+"""Say clearly, before any worker starts, when a config's data set is not where the config says."""
+import os.path as osp
+from typing import Iterator, List
+
+from mmengine.config import Config, ConfigDict
+
+#: What to tell a user per data set type: how the data is called and where to read how to get it.
+DATASET_HINTS = {
+    'CocoDataset': ('COCO', 'README.md#preparing-coco', 'make demo'),
+    'ADE20KDataset': ('ADE20K', 'README.md#preparing-ade20k', 'make demo-seg'),
+    'ImageNet': ('ImageNet', 'README.md#preparing-imagenet', 'make demo-cls'),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set file or folder named by the config does not exist."""
+
+
+def _leaf_datasets(dataset: ConfigDict) -> Iterator[ConfigDict]:
+    """The datasets that read files, looking through wrappers (RepeatDataset, ConcatDataset, ...)."""
+    if 'datasets' in dataset:
+        for child in dataset['datasets']:
+            yield from _leaf_datasets(child)
+    elif 'dataset' in dataset:
+        yield from _leaf_datasets(dataset['dataset'])
+    else:
+        yield dataset
+
+
+def _expected_paths(dataset: ConfigDict) -> List[str]:
+    root = dataset.get('data_root') or ''
+    paths = []
+    if dataset.get('ann_file'):
+        paths.append(osp.join(root, dataset['ann_file']))
+    prefix = dataset.get('data_prefix') or {}
+    for value in (prefix.values() if isinstance(prefix, dict) else [prefix]):
+        if isinstance(value, str) and value:
+            paths.append(osp.join(root, value))
+    if not paths and root:
+        paths.append(root)
+    return paths
+
+
+def check_dataset_paths(cfg: Config, dataloaders: List[str]) -> None:
+    """Raise :class:`DatasetNotFoundError` naming the missing path and what to do, for each loader
+    in ``dataloaders`` (e.g. ``['train_dataloader', 'val_dataloader']``) that the config has."""
+    for loader in dataloaders:
+        if not cfg.get(loader):
+            continue
+        for dataset in _leaf_datasets(cfg[loader]['dataset']):
+            for path in _expected_paths(dataset):
+                if osp.exists(path):
+                    continue
+                kind = dataset.get('type', 'dataset')
+                name, docs, demo = DATASET_HINTS.get(kind.split('.')[-1], (kind, 'README.md', 'make demo'))
+                raise DatasetNotFoundError(
+                    f'{name} not found: {loader} looks for {osp.abspath(path)} '
+                    f"(data_root={dataset.get('data_root')!r}), which does not exist.\n"
+                    f'  - put the data there (see {docs}), or point the config elsewhere, e.g.\n'
+                    f'    --cfg-options {loader}.dataset.data_root=/path/to/data/\n'
+                    f'  - or try the bundled toy data instead: {demo}')
