@@ -12,8 +12,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from convmlp_mm.utils.cli import default_work_dir, enable_visualization, results_dumper, run_main
 from convmlp_mm.utils.data_check import check_dataset_paths
-from convmlp_mm.utils.cli import default_work_dir, enable_visualization, results_dumper
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

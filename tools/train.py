@@ -12,8 +12,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from convmlp_mm.utils.cli import amp_optim_wrapper, default_work_dir, run_main
 from convmlp_mm.utils.data_check import check_dataset_paths
-from convmlp_mm.utils.cli import amp_optim_wrapper, default_work_dir
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,4 +61,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

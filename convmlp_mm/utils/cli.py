@@ -1,9 +1,26 @@
 """What tools/train.py and tools/test.py do to a config beyond mmengine's Runner, for all three libraries."""
 import os.path as osp
+import sys
+from typing import Callable
 
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import BaseMetric
+
+from ..models.pretrained import PretrainedWeightsError
+from .data_check import DatasetNotFoundError
+
+#: Errors whose message already says what is wrong and what to do: shown without a traceback.
+USER_ERRORS = (DatasetNotFoundError, PretrainedWeightsError)
+
+
+def run_main(main: Callable[[], None]) -> None:
+    """Run a tool's ``main``; a :data:`USER_ERRORS` error ends it with its message and exit code 1."""
+    try:
+        main()
+    except USER_ERRORS as err:
+        print(f'error: {err}', file=sys.stderr)
+        sys.exit(1)
 
 
 def default_work_dir(config_path: str) -> str:
