@@ -3,8 +3,9 @@
 PY := .venv/bin/python
 DEMO_CFG := configs/detection/toy/retinanet_convmlp_s_fpn_toy.py
 DEMO_DIR := work_dirs/toy_retinanet_convmlp_s
+SEG_ITERS := 800
 
-.PHONY: env demo test
+.PHONY: env demo demo-seg test
 env:
 	bash tools/setup_env.sh
 
@@ -16,6 +17,13 @@ demo: env
 	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/epoch_12.pth --work-dir $(DEMO_DIR) \
 		--show-dir $(DEMO_DIR)/predictions
 	@echo "Predictions drawn in $(DEMO_DIR)/predictions/"
+
+# The same for Semantic FPN on the toy segmentation set.
+demo-seg: env
+	$(PY) tools/make_toy_data.py seg data/toy_ade --size 256 192
+	$(PY) tools/train.py configs/segmentation/toy/fpn_convmlp_s_toy.py --work-dir work_dirs/toy_fpn_convmlp_s --resume
+	$(PY) tools/test.py configs/segmentation/toy/fpn_convmlp_s_toy.py work_dirs/toy_fpn_convmlp_s/iter_$(SEG_ITERS).pth \
+		--work-dir work_dirs/toy_fpn_convmlp_s --show-dir work_dirs/toy_fpn_convmlp_s/predictions
 
 test: env
 	$(PY) -m pytest

@@ -1,7 +1,7 @@
-"""The registry that ConvMLP's modules live in.
+"""The registries that convmlp_mm's modules and transforms live in.
 
-``MODELS`` is a child of mmengine's root model registry with scope ``convmlp_mm``. Modules registered
-with :func:`register_model` go into it *and* into the root registry:
+``MODELS`` and ``TRANSFORMS`` are children of mmengine's root registries with scope ``convmlp_mm``.
+What :func:`register_model` / :func:`register_transform` register goes into them *and* into the root:
 
 - ``type='convmlp_mm.ConvMLP'`` is resolved by mmengine through the root's child with that scope;
 - an unprefixed ``type='ConvMLP'`` built from the mmdet, mmseg or mmpretrain registries falls back to
@@ -13,9 +13,12 @@ avoid importing mmdet or mmseg: a user with only one of them installed can still
 from typing import TypeVar
 
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='convmlp_mm', locations=['convmlp_mm.models'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='convmlp_mm',
+                      locations=['convmlp_mm.datasets'])
 
 ClassType = TypeVar('ClassType', bound=type)
 
@@ -24,4 +27,11 @@ def register_model(cls: ClassType) -> ClassType:
     """Class decorator: register ``cls`` in ``convmlp_mm``'s registry and in mmengine's root registry."""
     MODELS.register_module(module=cls)
     MMENGINE_MODELS.register_module(module=cls)
+    return cls
+
+
+def register_transform(cls: ClassType) -> ClassType:
+    """Class decorator: register a data transform the same way, for every library's pipelines."""
+    TRANSFORMS.register_module(module=cls)
+    MMENGINE_TRANSFORMS.register_module(module=cls)
     return cls

@@ -1,27 +1,18 @@
-"""Run a trained model on images and write them with the predictions drawn.
+"""Run a trained model on images: draw detections / segmentation masks, or print the top-5 classes.
 
     python tools/demo.py IMAGE_OR_FOLDER CONFIG CHECKPOINT [--out-dir outputs/] [--device cpu]
 
-Works for detection and segmentation configs: the config's ``default_scope`` picks MMDetection's or
-MMSegmentation's inferencer.
+The config's ``default_scope`` picks MMDetection's, MMSegmentation's or MMPretrain's inferencer. Drawn
+images go to OUT_DIR/vis/.
 """
 import argparse
+import os
 import os.path as osp
 
+import numpy as np
 from mmengine.config import Config
 
 import convmlp_mm  # noqa: F401  (registers ConvMLP; lets torch load mmengine checkpoints safely)
-
-
-def build_inferencer(config: str, checkpoint: str, device: str):
-    scope = Config.fromfile(config).get('default_scope')
-    if scope == 'mmdet':
-        from mmdet.apis import DetInferencer
-        return DetInferencer(model=config, weights=checkpoint, device=device, show_progress=False)
-    if scope == 'mmseg':
-        from mmseg.apis import MMSegInferencer
-        return MMSegInferencer(model=config, weights=checkpoint, device=device)
-    raise SystemExit(f"{config}: default_scope {scope!r} is none of 'mmdet', 'mmseg'")
 
 
 def main() -> None:
@@ -35,8 +26,27 @@ def main() -> None:
     for path in (args.inputs, args.config, args.checkpoint):
         if not osp.exists(path):
             raise SystemExit(f'{path} does not exist')
-    inferencer = build_inferencer(args.config, args.checkpoint, args.device)
-    inferencer(args.inputs, out_dir=args.out_dir)
+    scope = Config.fromfile(args.config).get('default_scope')
+    if scope == 'mmdet':
+        from mmdet.apis import DetInferencer
+        DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
+                      show_progress=False)(args.inputs, out_dir=args.out_dir)
+    elif scope == 'mmseg':
+        from mmseg.apis import MMSegInferencer
+        MMSegInferencer(model=args.config, weights=args.checkpoint, device=args.device)(
+            args.inputs, out_dir=args.out_dir)
+    elif scope == 'mmpretrain':
+        from mmpretrain.apis import ImageClassificationInferencer
+        inferencer = ImageClassificationInferencer(model=args.config, pretrained=args.checkpoint,
+                                                   device=args.device)
+        os.makedirs(osp.join(args.out_dir, 'vis'), exist_ok=True)  # mmpretrain makes only the last level
+        results = inferencer(args.inputs, show_dir=osp.join(args.out_dir, 'vis'))
+        classes = inferencer.classes or [str(i) for i in range(len(results[0]['pred_scores']))]
+        for index, result in enumerate(results):
+            top = np.argsort(result['pred_scores'])[::-1][:5]
+            print(f'image {index}: ' + ', '.join(f'{classes[i]} {result["pred_scores"][i]:.3f}' for i in top))
+    else:
+        raise SystemExit(f"{args.config}: default_scope {scope!r} is none of 'mmdet', 'mmseg', 'mmpretrain'")
     print(f'wrote the images with predictions under {osp.join(args.out_dir, "vis")}')
 
 

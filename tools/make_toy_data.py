@@ -1,6 +1,7 @@
 """Generate the bundled toy data sets: deterministic (seeded), no downloads, a few seconds.
 
     python tools/make_toy_data.py det data/toy_coco     # COCO-format boxes + instance masks
+    python tools/make_toy_data.py seg data/toy_ade      # ADE20K layout: images + label PNGs
 
 Coloured shapes (classes: square, circle, triangle) on textured backgrounds. A set is only rewritten
 when its parameters change (they are stored in ``params.json`` beside it).
@@ -35,7 +36,7 @@ def shape_polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> Li
             for k in range(corners)]
 
 
-def draw_det_image(rng: np.random.Generator, width: int, height: int):
+def draw_shapes(rng: np.random.Generator, width: int, height: int):
     """One image with 1-4 non-overlapping shapes; returns the image and (class index, polygon) pairs."""
     image = Image.fromarray(textured_background(rng, width, height))
     draw = ImageDraw.Draw(image)
@@ -66,7 +67,7 @@ def write_coco(out: Path, num_train: int, num_val: int, width: int, height: int,
         (out / split).mkdir()
         images, annotations = [], []
         for image_id in range(1, count + 1):
-            image, objects = draw_det_image(rng, width, height)
+            image, objects = draw_shapes(rng, width, height)
             file_name = f'{image_id:05d}.png'
             image.save(out / split / file_name)
             images.append(dict(id=image_id, file_name=file_name, width=width, height=height))
@@ -84,7 +85,25 @@ def write_coco(out: Path, num_train: int, num_val: int, width: int, height: int,
             json.dump(dict(images=images, annotations=annotations, categories=categories), f)
 
 
-WRITERS = {'det': write_coco}
+def write_ade(out: Path, num_train: int, num_val: int, width: int, height: int, seed: int) -> None:
+    """ADE20K's layout (images/{training,validation}/*.jpg, annotations/.../*.png). As in ADE20K, label
+    0 means "unlabelled" and the classes start at 1 (background 1, then the shapes), for
+    ``reduce_zero_label=True``."""
+    for split, count, split_seed in (('training', num_train, seed), ('validation', num_val, seed + 1)):
+        rng = np.random.default_rng(split_seed)
+        (out / 'images' / split).mkdir(parents=True)
+        (out / 'annotations' / split).mkdir(parents=True)
+        for index in range(1, count + 1):
+            image, objects = draw_shapes(rng, width, height)
+            label = Image.new('L', (width, height), 1)
+            draw = ImageDraw.Draw(label)
+            for cls, poly in objects:
+                draw.polygon(poly, fill=cls + 2)
+            image.save(out / 'images' / split / f'{index:05d}.jpg', quality=95)
+            label.save(out / 'annotations' / split / f'{index:05d}.png')
+
+
+WRITERS = {'det': write_coco, 'seg': write_ade}
 
 
 def main() -> None:

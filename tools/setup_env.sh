@@ -47,8 +47,6 @@ fi
 
 start=$(date +%s)
 pipq install "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
-# After torch, which drags in a recent setuptools: mmcv's setup.py needs pkg_resources (setuptools<70).
-pipq install 'setuptools<70' wheel ninja
 
 # mmcv has no wheel for this torch on the registry; build it with the compiled ops (build isolation
 # would build against a different torch and without ops), once, keyed by the versions it depends on.
@@ -56,6 +54,9 @@ PYTAG="$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.
 WHEELS="$CACHE/wheels/mmcv-$MMCV_VERSION-torch-$TORCH_VERSION-$PYTAG-$(uname -m)"
 if ! ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
     log "compiling mmcv $MMCV_VERSION with ops against torch $TORCH_VERSION (about 5-10 minutes on 2 cores)"
+    # After torch, which drags in a recent setuptools: mmcv's setup.py needs pkg_resources (setuptools<70).
+    # requirements/pinned.txt moves setuptools back to what torch and mmengine want afterwards.
+    pipq install 'setuptools<70' wheel ninja
     rm -rf "$WHEELS.tmp" && mkdir -p "$WHEELS" "$WHEELS.tmp"
     pipq download --no-deps --no-binary :all: --no-build-isolation "mmcv==$MMCV_VERSION" -d "$WHEELS.tmp"
     tar -xzf "$WHEELS.tmp/mmcv-$MMCV_VERSION.tar.gz" -C "$WHEELS.tmp"
@@ -65,10 +66,8 @@ if ! ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
         pipq wheel --no-build-isolation --no-deps --no-cache-dir "$WHEELS.tmp/mmcv-$MMCV_VERSION" -w "$WHEELS.tmp"
     mv "$WHEELS".tmp/mmcv-*.whl "$WHEELS"/ && rm -rf "$WHEELS.tmp"
 fi
-pipq install --no-deps "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl
-# mmcv's own requirements (addict, yapf, ...), without letting pip touch mmcv itself.
-pipq install addict packaging Pillow pyyaml yapf opencv-python
-pipq install -r "$ROOT/requirements/pinned.txt"
+# One resolution for the local mmcv wheel and the pinned stack (mmdet/mmseg/mmpretrain accept that mmcv).
+pipq install "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl -r "$ROOT/requirements/pinned.txt"
 pipq install --no-deps --no-build-isolation -e "$ROOT"
 
 check_imports

@@ -7,11 +7,12 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import BaseMetric
 
+from ..datasets.transforms import LabelOutOfRangeError
 from ..models.pretrained import PretrainedWeightsError
 from .data_check import DatasetNotFoundError
 
 #: Errors whose message already says what is wrong and what to do: shown without a traceback.
-USER_ERRORS = (DatasetNotFoundError, PretrainedWeightsError)
+USER_ERRORS = (DatasetNotFoundError, LabelOutOfRangeError, PretrainedWeightsError)
 
 
 def run_main(main: Callable[[], None]) -> None:
@@ -55,6 +56,8 @@ def enable_visualization(cfg: Config, show_dir: str, show: bool, wait_time: floa
                          f'{sorted(_VIS_HOOKS)}; this config has {hook_type!r}')
     switch, out_key = _VIS_HOOKS[hook_type]
     hook[switch] = True
+    if hook_type == 'SegVisualizationHook':
+        hook['interval'] = 1  # it would draw only every 50th test image otherwise
     if show:
         hook['show'], hook['wait_time'] = True, wait_time
     if show_dir:

@@ -7,8 +7,11 @@ from mmengine.config import Config, ConfigDict
 #: What to tell a user per data set type: how the data is called and where to read how to get it.
 DATASET_HINTS = {
     'CocoDataset': ('COCO', 'README.md#preparing-coco', 'make demo'),
-    'ADE20KDataset': ('ADE20K', 'README.md#preparing-ade20k', 'make demo-seg'),
-    'ImageNet': ('ImageNet', 'README.md#preparing-imagenet', 'make demo-cls'),
+    'ADE20KDataset': ('ADE20K', 'README.md#preparing-ade20k-and-imagenet', 'make demo-seg'),
+    'ImageNet': ('ImageNet', 'README.md#preparing-ade20k-and-imagenet', 'make demo-cls'),
+    'CIFAR10': ('CIFAR-10', 'README.md#preparing-ade20k-and-imagenet', 'make demo-cls'),
+    'CIFAR100': ('CIFAR-100', 'README.md#preparing-ade20k-and-imagenet', 'make demo-cls'),
+    'Flowers102': ('Flowers-102', 'README.md#preparing-ade20k-and-imagenet', 'make demo-cls'),
 }
 
 

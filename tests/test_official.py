@@ -1,0 +1,148 @@
+"""Official ImageNet checkpoints: variant detection, conversion, and identical logits after conversion.
+
+The official-format files are written here. The reference logits come from a functional
+re-statement of the official classifier's forward pass over the file's tensors, independent of
+convmlp_mm's modules.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+
+from convmlp_mm import ConvMLP
+from convmlp_mm.models.official import NotConvMLPCheckpointError, detect_arch
+from convmlp_mm.models.pretrained import load_pretrained
+
+from .conftest import ROOT, run_tool
+
+CLS = ROOT / 'configs' / 'classification'
+
+
+def official_file(arch: str, path) -> dict:
+    """Write a random state_dict in the official layout, with non-trivial norm statistics."""
+    torch.manual_seed({'s': 1, 'm': 2, 'l': 3}[arch])
+    model = ConvMLP(arch=arch, final_norm=True)
+    model.init_weights()
+    state = model.state_dict()
+    for key, value in state.items():
+        if key.endswith('running_mean') or key.endswith('bias') and value.dim() == 1:
+            value.copy_(torch.randn_like(value) * 0.1)
+        elif key.endswith('running_var'):
+            value.copy_(torch.rand_like(value) + 0.5)
+        elif value.dim() == 1 and value.is_floating_point():  # norm weights
+            value.copy_(1 + torch.randn_like(value) * 0.1)
+    state = dict(state)
+    state['head.weight'] = torch.randn(1000, model.arch['dims'][-1]) * 0.02
+    state['head.bias'] = torch.randn(1000) * 0.02
+    torch.save(state, path)
+    return state
+
+
+def reference_logits(sd: dict, x: torch.Tensor) -> torch.Tensor:
+    """The official classifier's forward pass, written with torch.nn.functional over ``sd``."""
+    def bn(t, p):
+        return F.batch_norm(t, sd[p + '.running_mean'], sd[p + '.running_var'], sd[p + '.weight'],
+                            sd[p + '.bias'], False, 0.0, 1e-5)
+
+    def ln(t, p):
+        return F.layer_norm(t, t.shape[-1:], sd[p + '.weight'], sd[p + '.bias'])
+
+    def mlp(t, p):
+        hidden = F.gelu(F.linear(t, sd[p + '.fc1.weight'], sd[p + '.fc1.bias']))
+        return F.linear(hidden, sd[p + '.fc2.weight'], sd[p + '.fc2.bias'])
+
+    for i, stride in ((0, 2), (3, 1), (6, 1)):
+        x = F.relu(bn(F.conv2d(x, sd[f'tokenizer.block.{i}.weight'], stride=stride, padding=1),
+                      f'tokenizer.block.{i + 1}'))
+    x = F.max_pool2d(x, 3, 2, 1)
+    j = 0
+    while f'conv_stages.conv_blocks.{j}.0.weight' in sd:
+        p = f'conv_stages.conv_blocks.{j}'
+        y = F.relu(bn(F.conv2d(x, sd[p + '.0.weight']), p + '.1'))
+        y = F.relu(bn(F.conv2d(y, sd[p + '.3.weight'], padding=1), p + '.4'))
+        x = x + F.relu(bn(F.conv2d(y, sd[p + '.6.weight']), p + '.7'))
+        j += 1
+    x = F.conv2d(x, sd['conv_stages.downsample.weight'], sd['conv_stages.downsample.bias'], stride=2, padding=1)
+    x = x.permute(0, 2, 3, 1)
+    stage = 0
+    while f'stages.{stage}.blocks.0.norm1.weight' in sd:
+        b = 0
+        while f'stages.{stage}.blocks.{b}.norm1.weight' in sd:
+            p = f'stages.{stage}.blocks.{b}'
+            x = x + mlp(ln(x, p + '.norm1'), p + '.channel_mlp1')
+            x = F.conv2d(ln(x, p + '.connect_norm').permute(0, 3, 1, 2), sd[p + '.connect.weight'], padding=1,
+                         groups=x.shape[-1]).permute(0, 2, 3, 1)
+            x = x + mlp(ln(x, p + '.norm2'), p + '.channel_mlp2')
+            b += 1
+        p = f'stages.{stage}.downsample_mlp.downsample'
+        if p + '.weight' in sd:
+            x = F.conv2d(x.permute(0, 3, 1, 2), sd[p + '.weight'], sd[p + '.bias'], stride=2,
+                         padding=1).permute(0, 2, 3, 1)
+        stage += 1
+    x = ln(x.flatten(1, 2), 'norm').mean(dim=1)
+    return F.linear(x, sd['head.weight'], sd['head.bias'])
+
+
+@pytest.mark.parametrize('arch', ['s', 'm', 'l'])
+def test_detects_variant(tmp_path, arch):
+    state = official_file(arch, tmp_path / 'w.pth')
+    assert detect_arch(state) == arch
+
+
+@pytest.mark.parametrize('arch', ['s', 'l'])
+def test_converted_classifier_gives_identical_logits(tmp_path, arch):
+    from mmpretrain.registry import MODELS
+    state = official_file(arch, tmp_path / f'convmlp_{arch}_imagenet.pth')
+    proc = run_tool('convert_official.py', str(tmp_path / f'convmlp_{arch}_imagenet.pth'), str(tmp_path / 'out'))
+    assert f'ConvMLP-{arch.upper()} ImageNet classifier' in proc.stdout
+    cfg = Config.fromfile(str(CLS / f'convmlp_{arch}_in1k.py'))
+    init_default_scope('mmpretrain')
+    model = MODELS.build(cfg.model).eval()
+    load_checkpoint(model, str(tmp_path / 'out' / f'convmlp_{arch}_in1k.pth'), strict=True)
+    x = torch.rand(2, 3, 224, 224) * 4 - 2
+    with torch.no_grad():
+        ours = model(x, mode='tensor')
+        reference = reference_logits(state, x)
+    diff = (ours - reference).abs().max().item()
+    print(f'ConvMLP-{arch.upper()}: max abs logit difference {diff:.2e}')
+    assert diff <= 1e-5
+
+
+def test_backbone_file_fits_detection_backbone_exactly(tmp_path):
+    official_file('m', tmp_path / 'convmlp_m_imagenet.pth')
+    run_tool('convert_official.py', str(tmp_path / 'convmlp_m_imagenet.pth'), str(tmp_path))
+    missing, unexpected = load_pretrained(ConvMLP(arch='m'), str(tmp_path / 'convmlp_m_backbone.pth'))
+    assert missing == [] and unexpected == []
+
+
+def test_refuses_foreign_and_already_converted_files(tmp_path):
+    torch.save({'conv1.weight': torch.zeros(64, 3, 7, 7), 'fc.weight': torch.zeros(1000, 2048)},
+               tmp_path / 'resnet50.pth')
+    proc = run_tool('convert_official.py', str(tmp_path / 'resnet50.pth'), str(tmp_path / 'o'), check=False)
+    assert proc.returncode != 0 and 'not a ConvMLP checkpoint' in proc.stderr and 'resnet50.pth' in proc.stderr
+    assert not (tmp_path / 'o').exists()
+    official_file('s', tmp_path / 'convmlp_s_imagenet.pth')
+    run_tool('convert_official.py', str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path / 'o'))
+    proc = run_tool('convert_official.py', str(tmp_path / 'o' / 'convmlp_s_in1k.pth'), str(tmp_path / 'p'),
+                    check=False)
+    assert proc.returncode != 0 and 'already' in proc.stderr
+
+
+def test_truncated_official_file_is_refused(tmp_path):
+    state = official_file('s', tmp_path / 'w.pth')
+    del state['stages.2.blocks.1.norm1.weight']
+    with pytest.raises(NotConvMLPCheckpointError, match='matches none of the variants'):
+        detect_arch(state)
+
+
+def test_demo_prints_top5_classes(tmp_path):
+    official_file('s', tmp_path / 'convmlp_s_imagenet.pth')
+    run_tool('convert_official.py', str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path))
+    from PIL import Image
+    Image.new('RGB', (96, 80), (120, 30, 200)).save(tmp_path / 'img.png')
+    proc = run_tool('demo.py', str(tmp_path / 'img.png'), str(CLS / 'convmlp_s_in1k.py'),
+                    str(tmp_path / 'convmlp_s_in1k.pth'), '--out-dir', str(tmp_path / 'out'))
+    line = next(l for l in proc.stdout.splitlines() if l.startswith('image 0: '))
+    assert len(line[len('image 0: '):].split(', ')) == 5
