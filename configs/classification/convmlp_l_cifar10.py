@@ -1,13 +1,7 @@
-# ConvMLP-L fine-tuned on cifar10 from the official ImageNet weights (paper results: README's model zoo).
-_base_ = [
-    './_base_/models/convmlp_classifier.py',
-    './_base_/datasets/cifar10_224.py',
-    './_base_/schedules/finetune_50e.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
+# ConvMLP-L fine-tuned on CIFAR-10: the ConvMLP-S config with the L backbone.
+_base_ = './convmlp_s_cifar10.py'
 model = dict(
     backbone=dict(
         arch='l',
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='https://shi-labs.com/projects/convmlp/checkpoints/convmlp_l_imagenet.pth')),
-    head=dict(num_classes=10, in_channels=768))
+        init_cfg=dict(checkpoint='https://shi-labs.com/projects/convmlp/checkpoints/convmlp_l_imagenet.pth')),
+    head=dict(in_channels=768))

@@ -1,10 +1,5 @@
-# RetinaNet + ConvMLP-M on COCO, 1x schedule (paper results: README's model zoo).
-_base_ = [
-    './_base_/models/convmlp_retinanet.py',
-    'mmdet::_base_/datasets/coco_detection.py',
-    './_base_/schedules/adamw_1x.py',
-    'mmdet::_base_/default_runtime.py',
-]
+# RetinaNet + ConvMLP-M on COCO, 1x schedule: the ConvMLP-S config with the M backbone.
+_base_ = './retinanet_convmlp_s_fpn.py'
 model = dict(
     backbone=dict(
         arch='m',

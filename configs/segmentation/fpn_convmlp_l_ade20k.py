@@ -1,10 +1,5 @@
-# Semantic FPN + ConvMLP-L on ADE20K, 512x512 crops, 40k iterations (paper results: README's model zoo).
-_base_ = [
-    './_base_/models/convmlp_fpn.py',
-    './_base_/datasets/ade20k_checked.py',
-    './_base_/schedules/adamw_poly_40k.py',
-    'mmseg::_base_/default_runtime.py',
-]
+# Semantic FPN + ConvMLP-L on ADE20K: the ConvMLP-S config with the L backbone.
+_base_ = './fpn_convmlp_s_ade20k.py'
 model = dict(
     backbone=dict(
         arch='l',
