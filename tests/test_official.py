@@ -146,3 +146,12 @@ def test_demo_prints_top5_classes(tmp_path):
                     str(tmp_path / 'convmlp_s_in1k.pth'), '--out-dir', str(tmp_path / 'out'))
     line = next(l for l in proc.stdout.splitlines() if l.startswith('image 0: '))
     assert len(line[len('image 0: '):].split(', ')) == 5
+
+
+@pytest.mark.parametrize('config, name, path', [('convmlp_s_in1k.py', 'ImageNet', 'data/imagenet'),
+                                                ('convmlp_m_cifar10.py', 'CIFAR-10', 'data/cifar10')])
+def test_train_without_classification_data_explains_where_it_looked(tmp_path, config, name, path):
+    # Checked before anything is built: mmpretrain's CIFAR datasets would otherwise try to download.
+    proc = run_tool('train.py', str(CLS / config), cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and f'{name} not found' in proc.stderr
+    assert str(tmp_path / path) in proc.stderr and 'Traceback' not in proc.stderr

@@ -8,10 +8,10 @@ from mmengine.config import Config, ConfigDict
 DATASET_HINTS = {
     'CocoDataset': ('COCO', 'README.md#preparing-coco', 'make demo'),
     'ADE20KDataset': ('ADE20K', 'README.md#preparing-ade20k-and-imagenet', 'make demo-seg'),
-    'ImageNet': ('ImageNet', 'README.md#preparing-ade20k-and-imagenet', 'make demo-cls'),
-    'CIFAR10': ('CIFAR-10', 'README.md#preparing-ade20k-and-imagenet', 'make demo-cls'),
-    'CIFAR100': ('CIFAR-100', 'README.md#preparing-ade20k-and-imagenet', 'make demo-cls'),
-    'Flowers102': ('Flowers-102', 'README.md#preparing-ade20k-and-imagenet', 'make demo-cls'),
+    'ImageNet': ('ImageNet', 'README.md#preparing-ade20k-and-imagenet', 'make demo (detection)'),
+    'CIFAR10': ('CIFAR-10', 'README.md#preparing-ade20k-and-imagenet', 'make demo (detection)'),
+    'CIFAR100': ('CIFAR-100', 'README.md#preparing-ade20k-and-imagenet', 'make demo (detection)'),
+    'Flowers102': ('Flowers-102', 'README.md#preparing-ade20k-and-imagenet', 'make demo (detection)'),
 }
 
 
