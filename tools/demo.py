@@ -37,6 +37,8 @@ def main() -> None:
             args.inputs, out_dir=args.out_dir)
     elif scope == 'mmpretrain':
         from mmpretrain.apis import ImageClassificationInferencer
+        from mmpretrain.utils import progress
+        progress.disable_progress_bar = True  # its live display would garble the lines printed below
         inferencer = ImageClassificationInferencer(model=args.config, pretrained=args.checkpoint,
                                                    device=args.device)
         os.makedirs(osp.join(args.out_dir, 'vis'), exist_ok=True)  # mmpretrain makes only the last level
