@@ -4,6 +4,8 @@ The official-format files are written here. The reference logits come from a fun
 re-statement of the official classifier's forward pass over the file's tensors, independent of
 convmlp_mm's modules.
 """
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -144,8 +146,9 @@ def test_demo_prints_top5_classes(tmp_path):
     Image.new('RGB', (96, 80), (120, 30, 200)).save(tmp_path / 'img.png')
     proc = run_tool('demo.py', str(tmp_path / 'img.png'), str(CLS / 'convmlp_s_in1k.py'),
                     str(tmp_path / 'convmlp_s_in1k.pth'), '--out-dir', str(tmp_path / 'out'))
-    line = next(l for l in proc.stdout.splitlines() if l.startswith('image 0: '))
-    assert len(line[len('image 0: '):].split(', ')) == 5
+    found = re.search(r'image 0: (.*)$', proc.stdout, re.MULTILINE)
+    assert found, proc.stdout
+    assert len(found.group(1).split(', ')) == 5
 
 
 @pytest.mark.parametrize('config, name, path', [('convmlp_s_in1k.py', 'ImageNet', 'data/imagenet'),
