@@ -23,6 +23,34 @@ def run_tool(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Com
     return proc
 
 
+def official_state_dict(arch: str) -> dict:
+    """A random state_dict laid out like the official ``convmlp_{arch}_imagenet.pth`` (classifier keys
+    included), with non-trivial norm statistics so that a wrongly mapped key shows in the outputs."""
+    from convmlp_mm import ConvMLP
+    torch.manual_seed({'s': 1, 'm': 2, 'l': 3}[arch])
+    model = ConvMLP(arch=arch, final_norm=True)
+    model.init_weights()
+    state = model.state_dict()
+    for key, value in state.items():
+        if key.endswith('running_mean') or (key.endswith('bias') and value.dim() == 1):
+            value.copy_(torch.randn_like(value) * 0.1)
+        elif key.endswith('running_var'):
+            value.copy_(torch.rand_like(value) + 0.5)
+        elif value.dim() == 1 and value.is_floating_point():  # norm weights
+            value.copy_(1 + torch.randn_like(value) * 0.1)
+    state = dict(state)
+    state['head.weight'] = torch.randn(1000, model.arch['dims'][-1]) * 0.02
+    state['head.bias'] = torch.randn(1000) * 0.02
+    return state
+
+
+def official_file(arch: str, path: Path) -> dict:
+    """Write :func:`official_state_dict` to ``path`` as the official files are: a plain state_dict."""
+    state = official_state_dict(arch)
+    torch.save(state, path)
+    return state
+
+
 @pytest.fixture(scope='session')
 def toy_coco(tmp_path_factory) -> Path:
     """A tiny toy COCO set (8 train / 4 val images of 160x128), made by the user-facing generator."""

@@ -17,29 +17,9 @@ from convmlp_mm import ConvMLP
 from convmlp_mm.models.official import NotConvMLPCheckpointError, detect_arch
 from convmlp_mm.models.pretrained import load_pretrained
 
-from .conftest import ROOT, run_tool
+from .conftest import ROOT, official_file, run_tool
 
 CLS = ROOT / 'configs' / 'classification'
-
-
-def official_file(arch: str, path) -> dict:
-    """Write a random state_dict in the official layout, with non-trivial norm statistics."""
-    torch.manual_seed({'s': 1, 'm': 2, 'l': 3}[arch])
-    model = ConvMLP(arch=arch, final_norm=True)
-    model.init_weights()
-    state = model.state_dict()
-    for key, value in state.items():
-        if key.endswith('running_mean') or key.endswith('bias') and value.dim() == 1:
-            value.copy_(torch.randn_like(value) * 0.1)
-        elif key.endswith('running_var'):
-            value.copy_(torch.rand_like(value) + 0.5)
-        elif value.dim() == 1 and value.is_floating_point():  # norm weights
-            value.copy_(1 + torch.randn_like(value) * 0.1)
-    state = dict(state)
-    state['head.weight'] = torch.randn(1000, model.arch['dims'][-1]) * 0.02
-    state['head.bias'] = torch.randn(1000) * 0.02
-    torch.save(state, path)
-    return state
 
 
 def reference_logits(sd: dict, x: torch.Tensor) -> torch.Tensor:

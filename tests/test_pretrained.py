@@ -5,17 +5,7 @@ import torch
 from convmlp_mm import ConvMLP
 from convmlp_mm.models.pretrained import PretrainedWeightsError, load_pretrained
 
-
-def official_state_dict(arch: str) -> dict:
-    """A state_dict laid out like the official ``convmlp_{arch}_imagenet.pth`` (classifier keys included)."""
-    torch.manual_seed(123)
-    model = ConvMLP(arch=arch, final_norm=True)
-    model.init_weights()
-    state = dict(model.state_dict())
-    dim = model.arch['dims'][-1]
-    state['head.weight'] = torch.randn(1000, dim)
-    state['head.bias'] = torch.randn(1000)
-    return state
+from .conftest import official_state_dict
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ import os.path as osp
 
 import torch
 
-from convmlp_mm.models.official import NotConvMLPCheckpointError, detect_arch, to_backbone, to_classifier
-from convmlp_mm.models.pretrained import PretrainedWeightsError, read_state_dict
+from convmlp_mm.models.official import detect_arch, to_backbone, to_classifier
+from convmlp_mm.models.pretrained import read_state_dict
+from convmlp_mm.utils.cli import run_main
 
 
 def main() -> None:
@@ -22,11 +23,8 @@ def main() -> None:
     parser.add_argument('checkpoint', help='official convmlp_{s,m,l}_imagenet.pth (path or URL)')
     parser.add_argument('out_dir', help='folder for the converted files')
     args = parser.parse_args()
-    try:
-        state_dict = read_state_dict(args.checkpoint)
-        arch = detect_arch(state_dict, name=args.checkpoint)
-    except (NotConvMLPCheckpointError, PretrainedWeightsError) as err:
-        raise SystemExit(f'error: {err}')
+    state_dict = read_state_dict(args.checkpoint)
+    arch = detect_arch(state_dict, name=args.checkpoint)
     params = sum(v.numel() for k, v in state_dict.items() if 'num_batches_tracked' not in k)
     print(f'{args.checkpoint}: ConvMLP-{arch.upper()} ImageNet classifier ({params / 1e6:.2f}M parameters)')
     os.makedirs(args.out_dir, exist_ok=True)
@@ -40,4 +38,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

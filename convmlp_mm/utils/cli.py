@@ -1,4 +1,5 @@
-"""What tools/train.py and tools/test.py do to a config beyond mmengine's Runner, for all three libraries."""
+"""What the tools do beyond mmengine's Runner, for all three libraries: config changes for
+tools/train.py and tools/test.py, and clean exits on user errors for every tool."""
 import os.path as osp
 import sys
 from typing import Callable
@@ -8,11 +9,12 @@ from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import BaseMetric
 
 from ..datasets.transforms import LabelOutOfRangeError
+from ..models.official import NotConvMLPCheckpointError
 from ..models.pretrained import PretrainedWeightsError
 from .data_check import DatasetNotFoundError
 
 #: Errors whose message already says what is wrong and what to do: shown without a traceback.
-USER_ERRORS = (DatasetNotFoundError, LabelOutOfRangeError, PretrainedWeightsError)
+USER_ERRORS = (DatasetNotFoundError, LabelOutOfRangeError, NotConvMLPCheckpointError, PretrainedWeightsError)
 
 
 def run_main(main: Callable[[], None]) -> None:
@@ -39,11 +41,13 @@ def amp_optim_wrapper(optim_wrapper: ConfigDict) -> ConfigDict:
     return ConfigDict(optim_wrapper, type='AmpOptimWrapper', loss_scale='dynamic')
 
 
-# Where each library's visualization hook takes its switches (they differ between libraries).
+# Where each library's visualization hook takes its switches (they differ between libraries), and what
+# else it needs to draw every test image.
 _VIS_HOOKS = {
-    'DetVisualizationHook': ('draw', 'test_out_dir'),
-    'SegVisualizationHook': ('draw', None),  # mmseg writes to the visualizer's save_dir
-    'VisualizationHook': ('enable', 'out_dir'),  # mmpretrain
+    'DetVisualizationHook': ('draw', 'test_out_dir', {}),
+    # mmseg writes to the visualizer's save_dir, and would draw only every 50th test image.
+    'SegVisualizationHook': ('draw', None, {'interval': 1}),
+    'VisualizationHook': ('enable', 'out_dir', {}),  # mmpretrain
 }
 
 
@@ -54,10 +58,9 @@ def enable_visualization(cfg: Config, show_dir: str, show: bool, wait_time: floa
     if hook_type not in _VIS_HOOKS:
         raise SystemExit(f'--show/--show-dir need a visualization hook in default_hooks, one of '
                          f'{sorted(_VIS_HOOKS)}; this config has {hook_type!r}')
-    switch, out_key = _VIS_HOOKS[hook_type]
+    switch, out_key, extra = _VIS_HOOKS[hook_type]
     hook[switch] = True
-    if hook_type == 'SegVisualizationHook':
-        hook['interval'] = 1  # it would draw only every 50th test image otherwise
+    hook.update(extra)
     if show:
         hook['show'], hook['wait_time'] = True, wait_time
     if show_dir:
