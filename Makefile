@@ -5,7 +5,7 @@ DEMO_CFG := configs/detection/toy/retinanet_convmlp_s_fpn_toy.py
 DEMO_DIR := work_dirs/toy_retinanet_convmlp_s
 SEG_ITERS := 800
 
-.PHONY: env demo demo-seg test
+.PHONY: env demo demo-seg demo-cls test
 env:
 	bash tools/setup_env.sh
 
@@ -24,6 +24,13 @@ demo-seg: env
 	$(PY) tools/train.py configs/segmentation/toy/fpn_convmlp_s_toy.py --work-dir work_dirs/toy_fpn_convmlp_s --resume
 	$(PY) tools/test.py configs/segmentation/toy/fpn_convmlp_s_toy.py work_dirs/toy_fpn_convmlp_s/iter_$(SEG_ITERS).pth \
 		--work-dir work_dirs/toy_fpn_convmlp_s --show-dir work_dirs/toy_fpn_convmlp_s/predictions
+
+# ConvMLP-S classifier from scratch on the toy classification set, then its test-set accuracy.
+demo-cls: env
+	$(PY) tools/make_toy_data.py cls data/toy_cls
+	$(PY) tools/train.py configs/classification/toy/convmlp_s_toy.py --work-dir work_dirs/toy_convmlp_s_cls --resume
+	$(PY) tools/test.py configs/classification/toy/convmlp_s_toy.py work_dirs/toy_convmlp_s_cls/epoch_10.pth \
+		--work-dir work_dirs/toy_convmlp_s_cls
 
 test: env
 	$(PY) -m pytest

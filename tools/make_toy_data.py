@@ -2,6 +2,7 @@
 
     python tools/make_toy_data.py det data/toy_coco     # COCO-format boxes + instance masks
     python tools/make_toy_data.py seg data/toy_ade      # ADE20K layout: images + label PNGs
+    python tools/make_toy_data.py cls data/toy_cls      # one folder per class, as ImageNet's train set
 
 Coloured shapes (classes: square, circle, triangle) on textured backgrounds. A set is only rewritten
 when its parameters change (they are stored in ``params.json`` beside it).
@@ -103,18 +104,45 @@ def write_ade(out: Path, num_train: int, num_val: int, width: int, height: int, 
             label.save(out / 'annotations' / split / f'{index:05d}.png')
 
 
-WRITERS = {'det': write_coco, 'seg': write_ade}
+def write_classes(out: Path, num_train: int, num_val: int, width: int, height: int, seed: int) -> None:
+    """``{train,val}/<class>/*.png``: one shape per image, large (30-45% of the short side, outlined)
+    because the classifier pools a stride-32 map: at 64 px that is 2x2 cells, and shapes a fifth of the
+    image wide left ConvMLP-S at chance in our trials (see the classification toy config)."""
+    side = min(width, height)
+    for split, count, split_seed in (('train', num_train, seed), ('val', num_val, seed + 1)):
+        rng = np.random.default_rng(split_seed)
+        for name in DET_CLASSES:
+            (out / split / name).mkdir(parents=True)
+        for index in range(count):
+            label = index % len(DET_CLASSES)  # balanced classes
+            image = Image.fromarray(textured_background(rng, width, height))
+            r = rng.uniform(0.3, 0.45) * side
+            cx, cy = rng.uniform(r, width - r), rng.uniform(r, height - r)
+            ImageDraw.Draw(image).polygon(
+                shape_polygon(DET_CLASSES[label], cx, cy, r, rng.uniform(0, math.pi)),
+                fill=tuple(int(c) for c in rng.integers(0, 256, size=3)), outline=(255, 255, 255))
+            image.save(out / split / DET_CLASSES[label] / f'{index:05d}.png')
+
+
+WRITERS = {'det': write_coco, 'seg': write_ade, 'cls': write_classes}
+# Per kind: (train images, val images, (width, height)).
+DEFAULTS = {'det': (128, 32, (320, 256)), 'seg': (128, 32, (320, 256)), 'cls': (1500, 300, (64, 64))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('kind', choices=sorted(WRITERS), help='which toy set to write')
     parser.add_argument('out', type=Path, help='output folder (replaced when its parameters differ)')
-    parser.add_argument('--num-train', type=int, default=128)
-    parser.add_argument('--num-val', type=int, default=32)
-    parser.add_argument('--size', type=int, nargs=2, default=(320, 256), metavar=('W', 'H'))
+    parser.add_argument('--num-train', type=int, help='default: 128 (det, seg), 1500 (cls)')
+    parser.add_argument('--num-val', type=int, help='default: 32 (det, seg), 300 (cls)')
+    parser.add_argument('--size', type=int, nargs=2, metavar=('W', 'H'),
+                        help='default: 320 256 (det, seg), 64 64 (cls)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
+    num_train, num_val, size = DEFAULTS[args.kind]
+    args.num_train = num_train if args.num_train is None else args.num_train
+    args.num_val = num_val if args.num_val is None else args.num_val
+    args.size = size if args.size is None else args.size
     params = dict(kind=args.kind, num_train=args.num_train, num_val=args.num_val, size=list(args.size),
                   seed=args.seed)
     manifest = args.out / 'params.json'
