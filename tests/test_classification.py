@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from PIL import Image
 
 from .conftest import ROOT, run_tool
 
@@ -28,9 +29,12 @@ def test_train_test_demo_round_trip(toy_cls, tmp_path):
                f'test_dataloader.dataset.data_root={toy_cls}', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=1',
                'train_dataloader.batch_size=4']
     work = tmp_path / 'work'
-    run_tool('train.py', str(TOY), '--work-dir', str(work), '--cfg-options', *options)
+    run_tool('train.py', str(TOY), '--work-dir', str(work), '--tensorboard', '--cfg-options', *options)
     ckpt = work / 'epoch_2.pth'
     assert ckpt.is_file()
+    assert list(work.glob('*/vis_data/events.out.tfevents.*'))  # --tensorboard logged through TensorBoard
+    run_tool('plot_curves.py', str(work))
+    Image.open(work / 'curves.png').verify()
     run_tool('test.py', str(TOY), str(ckpt), '--work-dir', str(tmp_path / 'test'), '--cfg-options', *options)
     metrics = json.loads(next((tmp_path / 'test').glob('*/*.json')).read_text())
     assert 0 <= metrics['accuracy/top1'] <= 100

@@ -42,3 +42,32 @@ def test_readme_row_matches_entry(model):
             assert str(value) in cells, (model['Name'], value, rows[0])
     params = model['Metadata']['Parameters'] / 1e6
     assert any(re.fullmatch(rf'{params:.1f}M\S*', c) for c in cells), (f'{params:.1f}M', rows[0])
+
+
+def _zoo_rows(text: str) -> dict:
+    """README model-zoo rows by config link, with the images/s cell (measured, so it varies) dropped."""
+    rows = {}
+    for block in re.findall(r'<!-- model-zoo:(\w+) -->\n(.*?)\n<!-- /model-zoo:\1 -->', text, re.S):
+        lines = [line for line in block[1].splitlines() if line.startswith('|')]
+        if not lines:  # the speed note
+            continue
+        header = [c.strip() for c in lines[0].strip('|').split('|')]
+        for line in lines[2:]:
+            cells = [c.strip() for c in line.strip('|').split('|')]
+            key = next(c for c in cells if c.endswith('.py)'))
+            rows[key] = [c for h, c in zip(header, cells) if h != 'images/s']
+    return rows
+
+
+@pytest.mark.e2e
+def test_readme_tables_are_what_the_generator_writes(tmp_path):
+    from PIL import Image
+
+    from .conftest import run_tool
+    readme = tmp_path / 'README.md'
+    readme.write_text((ROOT / 'README.md').read_text())
+    run_tool('model_zoo.py', '--no-speed', '--readme', str(readme), '--plot', str(tmp_path / 'zoo.png'))
+    generated, committed = _zoo_rows(readme.read_text()), _zoo_rows((ROOT / 'README.md').read_text())
+    assert len(generated) == len(list(metafile_models())) == len(committed)
+    assert generated == committed
+    assert Image.open(tmp_path / 'zoo.png').size[0] > 400

@@ -1,9 +1,10 @@
 """Train a detector, segmentor or classifier from a config (MMDetection / MMSegmentation / MMPretrain).
 
     python tools/train.py configs/detection/retinanet_convmlp_s_fpn.py [--work-dir W] [--resume [CKPT]]
-        [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
+        [--amp] [--auto-scale-lr] [--tensorboard] [--cfg-options k=v ...] [--launcher pytorch]
 
-The config's ``default_scope`` picks the library; mmengine's Runner does the rest.
+The config's ``default_scope`` picks the library; mmengine's Runner does the rest. ``--cfg-options
+compile=True`` runs the training step under ``torch.compile`` (mmengine's Runner reads ``compile``).
 """
 import argparse
 import os
@@ -12,7 +13,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from convmlp_mm.utils.cli import amp_optim_wrapper, default_work_dir, run_main
+from convmlp_mm.utils.cli import add_tensorboard, amp_optim_wrapper, default_work_dir, run_main
 from convmlp_mm.utils.data_check import check_dataset_paths
 
 
@@ -21,6 +22,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true', help='enable automatic-mixed-precision training (GPU)')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also log to TensorBoard (<work_dir>/<timestamp>/vis_data/): tensorboard --logdir W')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the total batch size')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
@@ -46,6 +49,8 @@ def main() -> None:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
     if args.amp:
         cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper)
+    if args.tensorboard:
+        add_tensorboard(cfg)
     if args.auto_scale_lr:
         if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):
             raise SystemExit(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size to scale from')

@@ -41,6 +41,17 @@ def amp_optim_wrapper(optim_wrapper: ConfigDict) -> ConfigDict:
     return ConfigDict(optim_wrapper, type='AmpOptimWrapper', loss_scale='dynamic')
 
 
+def add_tensorboard(cfg: Config) -> None:
+    """Add mmengine's TensorBoard backend to the config's visualizer, beside the backends it has."""
+    visualizer = cfg.get('visualizer')
+    if visualizer is None:
+        raise SystemExit('--tensorboard: the config defines no visualizer to log through')
+    backends = list(visualizer.get('vis_backends') or [])
+    if not any(b.get('type', '').endswith('TensorboardVisBackend') for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    visualizer.vis_backends = backends
+
+
 # Where each library's visualization hook takes its switches (they differ between libraries), and what
 # else it needs to draw every test image.
 _VIS_HOOKS = {

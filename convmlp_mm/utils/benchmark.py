@@ -1,0 +1,290 @@
+"""Measuring models side by side: parameters, MACs, latency, throughput, peak memory and the share of the
+device's measured matrix-multiply rate. Used by ``tools/benchmark.py`` and ``tools/model_zoo.py``.
+
+A *target* names what to measure:
+
+- a backbone: ``convmlp-s``/``-m``/``-l`` or a peer from the installed libraries (``resnet18``,
+  ``resnet50``, ``swin-t``, ``pvt-t``); all return their dense feature levels;
+- a config file (``*.py``): classifiers run to logits, detectors and segmentors run backbone + neck
+  (``extract_feat``), the part that depends on the backbone and needs no annotations.
+
+A target can carry a variant after a colon: ``:plain`` (as built; for ConvMLP its NCHW path, the
+straightforward implementation), ``:fast`` (channels-last weights, ConvMLP's default channels-last path, and
+for inference ``switch_to_deploy()`` and mmcv's conv-BN fusion), ``:compile`` (``:fast`` under
+``torch.compile``) and ``:cp`` (gradient checkpointing, ``with_cp=True``).
+Without a variant the model runs as built.
+"""
+import ctypes
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import fuse_conv_bn
+
+PEERS = {
+    'convmlp-s': dict(type='convmlp_mm.ConvMLP', arch='s'),
+    'convmlp-m': dict(type='convmlp_mm.ConvMLP', arch='m'),
+    'convmlp-l': dict(type='convmlp_mm.ConvMLP', arch='l'),
+    'resnet18': dict(type='mmdet.ResNet', depth=18),
+    'resnet50': dict(type='mmdet.ResNet', depth=50),
+    'swin-t': dict(type='mmdet.SwinTransformer', embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+    'pvt-t': dict(type='mmdet.PyramidVisionTransformer', num_layers=(2, 2, 2, 2)),
+}
+VARIANTS = ('plain', 'fast', 'compile', 'cp')
+MODES = ('infer', 'train')
+
+
+def _variant_args(variant: Optional[str], backbone_type: str) -> dict:
+    if variant == 'cp':
+        return dict(with_cp=True)
+    if variant == 'plain' and backbone_type.endswith('ConvMLP'):
+        return dict(channels_last=False)
+    return {}
+
+
+@dataclass
+class Measurement:
+    """One target's figures. ``macs`` counts one image's forward pass (mmengine's analysis)."""
+
+    name: str
+    params: int
+    macs: int
+    batch: int
+    latency_s: float  # median seconds per batch
+    peak_mb: float  # peak memory of one step above the memory held before it
+    matmul_fraction: float  # achieved MAC rate (x3 for a training step) / measured matmul rate
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.latency_s
+
+
+class _Network(nn.Module):
+    """The tensor-in, tensors-out part of a model that a benchmark runs (and mmengine's analysis traces)."""
+
+    def __init__(self, model: nn.Module, method: str) -> None:
+        super().__init__()
+        self.model = model
+        self.method = method
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        out = self.model(x, mode='tensor') if self.method == 'logits' else self.model.extract_feat(x)
+        return tuple(out) if isinstance(out, (list, tuple)) else (out,)
+
+
+def parse_target(target: str) -> Tuple[str, Optional[str]]:
+    """Split ``name[:variant]`` and check both parts, naming the valid choices."""
+    name, _, variant = target.partition(':')
+    if not name.endswith('.py') and name not in PEERS:
+        raise ValueError(f'unknown benchmark target {name!r}; use a config file (*.py) or one of {sorted(PEERS)}')
+    if name.endswith('.py') and not Path(name).is_file():
+        raise FileNotFoundError(f'config file {name!r} does not exist')
+    if variant and variant not in VARIANTS:
+        raise ValueError(f'unknown variant {variant!r} in {target!r}; choose one of {list(VARIANTS)}')
+    return name, variant or None
+
+
+def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Module:
+    """Build a target (random weights, no downloads) ready to run in ``mode`` on ``device``."""
+    import mmdet.models  # noqa: F401  registers the peers and the detectors
+    import mmpretrain.models  # noqa: F401
+    import mmseg.models  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import MODELS, DefaultScope
+
+    import convmlp_mm  # noqa: F401
+
+    if mode not in MODES:
+        raise ValueError(f'unknown mode {mode!r}; choose one of {list(MODES)}')
+    name, variant = parse_target(target)
+    if name.endswith('.py'):
+        cfg = Config.fromfile(name)
+        backbone_cfg = cfg.model.backbone
+        backbone_cfg.init_cfg = None
+        backbone_cfg.update(_variant_args(variant, backbone_cfg.type))
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+            model = MODELS.build(cfg.model)
+        model.init_weights()
+        model = _Network(revert_sync_batchnorm(model), 'logits' if hasattr(model, 'head') else 'features')
+        backbone = model.model.backbone
+    else:
+        cfg = dict(PEERS[name], **_variant_args(variant, PEERS[name]['type']))
+        model = backbone = MODELS.build(cfg)
+        model.init_weights()
+    model.to(device)
+    model.train(mode == 'train')  # not chained: some backbones' train() returns None
+    if variant in ('fast', 'compile'):
+        # Channels-last weights make oneDNN/cuDNN pick NHWC kernels for every conv (ConvMLP converts its
+        # input itself); for inference, BatchNorms are folded into convs (ConvMLP also folds LayerNorms).
+        model.to(memory_format=torch.channels_last)
+        if mode == 'infer':
+            if hasattr(backbone, 'switch_to_deploy'):
+                backbone.switch_to_deploy()
+            fuse_conv_bn(model)
+    if variant == 'compile':
+        model = torch.compile(model)
+    return model
+
+
+def count_macs(model: nn.Module, size: Tuple[int, int]) -> int:
+    """Multiply-accumulates of one forward pass on a ``size`` (H, W) image, by mmengine's analysis."""
+    from mmengine.analysis import FlopAnalyzer
+    model = getattr(model, '_orig_mod', model)  # analyse the eager module behind torch.compile
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        analyzer = FlopAnalyzer(model, (torch.randn(1, 3, *size, device=device),))
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        macs = analyzer.total()
+    model.train(was_training)
+    return int(macs)
+
+
+def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 10) -> float:
+    """The device's fp32 matrix-multiply rate (median of ``repeats`` ``n x n`` products), in GFLOP/s."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    seconds = _median_time(lambda: a @ b, device, warmup=2, repeats=repeats)
+    return 2 * n ** 3 / seconds / 1e9
+
+
+def _synchronize(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _median_time(fn: Callable[[], object], device: str, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    _synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
+    if mode == 'infer':
+        def infer() -> None:
+            with torch.no_grad():
+                model(x)
+        return infer
+
+    def train() -> None:
+        outputs = model(x)
+        sum(out.float().mean() for out in outputs).backward()
+        model.zero_grad(set_to_none=True)
+    return train
+
+
+def _process_memory_mb(key: str) -> float:
+    match = re.search(rf'^{key}:\s+(\d+) kB', Path('/proc/self/status').read_text(), re.M)
+    return int(match.group(1)) / 1024
+
+
+def peak_memory_mb(fn: Callable[[], None], device: str) -> float:
+    """Peak memory of one call above what was held before it.
+
+    CUDA: the caching allocator's peak. CPU: the process's peak resident size (``VmHWM``, reset through
+    ``/proc/self/clear_refs``) over its size before the call. That is only the call's own memory when
+    glibc unmaps freed blocks, as in the child processes of :func:`cpu_peak_memory_mb`.
+    """
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2 ** 20
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+    Path('/proc/self/clear_refs').write_text('5')
+    before = _process_memory_mb('VmRSS')
+    fn()
+    return _process_memory_mb('VmHWM') - before
+
+
+def cpu_peak_memory_mb(target: str, size: Tuple[int, int], batch: int, mode: str) -> float:
+    """One step's peak memory on the CPU, measured in a fresh process.
+
+    By default glibc keeps freed large blocks in its heap (it raises its mmap threshold as they are freed),
+    so a process's resident size depends on everything it did before. The child starts with a fixed
+    threshold (``MALLOC_MMAP_THRESHOLD_``): every block over 128 KiB is mapped and unmapped on its own, and
+    the resident size follows the tensors alive. Timings are not taken there, as that slows allocation.
+    """
+    code = ('import sys, json; from convmlp_mm.utils.benchmark import _child_peak; '
+            'print(_child_peak(*json.loads(sys.argv[1])))')
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(128 * 1024), OMP_NUM_THREADS=str(torch.get_num_threads()))
+    proc = subprocess.run([sys.executable, '-c', code, json.dumps([target, list(size), batch, mode])],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f'measuring the memory of {target} failed:\n{proc.stderr[-2000:]}')
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def _child_peak(target: str, size: List[int], batch: int, mode: str) -> float:
+    model = build_target(target, mode, 'cpu')
+    step = _step(model, torch.randn(batch, 3, *size), mode)
+    step()  # the first call allocates lasting state (e.g. oneDNN's caches), not the step's memory
+    return peak_memory_mb(step, 'cpu')
+
+
+def _params_model(model: nn.Module) -> nn.Module:
+    return getattr(model, '_orig_mod', model)
+
+
+def format_table(results: Sequence[Measurement], baseline: Optional[str] = None) -> str:
+    """A markdown table of ``results``; the last column is images/s relative to ``baseline``'s."""
+    base = next((r for r in results if r.name == baseline), results[0])
+    lines = [f'| model | params | GMACs | batch | latency (ms) | images/s | peak memory (MB) | % of matmul rate '
+             f'| speed vs {base.name} |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for r in results:
+        lines.append(f'| {r.name} | {r.params / 1e6:.2f}M | {r.macs / 1e9:.2f} | {r.batch} | {r.latency_s * 1e3:.1f} '
+                     f'| {r.images_per_s:.2f} | {r.peak_mb:.0f} | {100 * r.matmul_fraction:.0f}% '
+                     f'| {r.images_per_s / base.images_per_s:.2f}x |')
+    return '\n'.join(lines)
+
+
+def describe_device(device: str) -> str:
+    if device.startswith('cuda'):
+        return torch.cuda.get_device_name(device)
+    return f'CPU, {torch.get_num_threads()} threads'
+
+
+def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = 'infer', device: str = 'cpu',
+        warmup: int = 2, repeats: int = 5) -> Tuple[float, List[Measurement]]:
+    """Measure several targets in one process on the same random ``batch x 3 x H x W`` input.
+
+    Returns the device's matmul rate (GFLOP/s, measured first) and one :class:`Measurement` per target.
+    """
+    for target in targets:
+        parse_target(target)  # fail on a bad name before spending minutes on the good ones
+    rate = matmul_gflops(device)
+    x = torch.randn(batch, 3, *size, device=device)
+    models = [build_target(target, mode, device) for target in targets]
+    latencies = [_median_time(_step(model, x, mode), device, warmup, repeats) for model in models]
+    results = []
+    for target, model, latency in zip(targets, models, latencies):
+        if device.startswith('cuda'):
+            peak = peak_memory_mb(_step(model, x, mode), device)
+        else:
+            peak = cpu_peak_memory_mb(target, size, batch, mode)
+        macs = count_macs(model, size)
+        work = macs * (3 if mode == 'train' else 1)  # a backward pass costs about twice the forward
+        results.append(Measurement(
+            name=target, params=sum(p.numel() for p in _params_model(model).parameters()), macs=macs,
+            batch=batch, latency_s=latency, peak_mb=peak, matmul_fraction=2 * work * batch / latency / (rate * 1e9)))
+    return rate, results

@@ -1,0 +1,61 @@
+"""ONNX export checked by onnxruntime, the feature-map picture and the training-curve picture."""
+import json
+
+import pytest
+from PIL import Image
+
+from .conftest import ROOT, official_file, run_tool
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('extra', [[], ['--deploy', '--out-indices', '1', '3']], ids=['plain', 'deploy'])
+def test_onnx_export_matches_pytorch_at_two_sizes(tmp_path, extra):
+    ckpt = tmp_path / 'convmlp_s_imagenet.pth'
+    official_file('s', ckpt)  # non-trivial norm statistics, so a fusion error would show
+    out = tmp_path / 'convmlp_s.onnx'
+    proc = run_tool('export_onnx.py', '--arch', 's', '--checkpoint', str(ckpt), '--out', str(out),
+                    '--check-sizes', '64', '96', '100', '72', *extra)
+    sizes = [line for line in proc.stdout.splitlines() if line.startswith('input ')]
+    assert len(sizes) == 2 and '2x3x64x96' in sizes[0] and '2x3x100x72' in sizes[1]
+    levels = 2 if extra else 4
+    shapes = sizes[1].split('outputs ')[1].split(';')[0].split(', ')
+    assert len(shapes) == levels and shapes[-1] == '2x512x4x3'  # 100x72 at stride 32, rounded up
+    worst = float(proc.stdout.split('max abs difference ')[1].split()[0])
+    assert worst <= 1e-4 and out.stat().st_size > 1e6
+
+
+@pytest.mark.e2e
+def test_onnx_export_of_a_detection_config_backbone_and_neck(tmp_path):
+    out = tmp_path / 'retinanet.onnx'
+    proc = run_tool('export_onnx.py', '--config', str(ROOT / 'configs/detection/retinanet_convmlp_s_fpn.py'),
+                    '--out', str(out), '--check-sizes', '64', '64', '96', '128')
+    assert proc.stdout.count('input 2x3x') == 2
+    assert float(proc.stdout.split('max abs difference ')[1].split()[0]) <= 1e-4
+
+
+def test_feature_map_picture(tmp_path):
+    image = tmp_path / 'in.png'
+    Image.new('RGB', (80, 60), (200, 30, 30)).save(image)
+    out = tmp_path / 'features.png'
+    run_tool('visualize_features.py', str(image), '--out', str(out), '--size', '64', '--topk', '3')
+    picture = Image.open(out)
+    picture.verify()
+    assert picture.size[1] == 4 * 64  # one row per level
+
+
+def test_curves_from_a_work_dir(tmp_path):
+    run_dir = tmp_path / '20260101_000000' / 'vis_data'
+    run_dir.mkdir(parents=True)
+    lines = [dict(lr=1e-3, loss=2.0 - 0.1 * i, loss_cls=1.0, time=0.5, epoch=1, iter=i, memory=0, step=i)
+             for i in range(1, 6)] + [dict(**{'coco/bbox_mAP': 0.2, 'time': 0.1}, step=1)]
+    (run_dir / 'scalars.json').write_text('\n'.join(json.dumps(line) for line in lines))
+    proc = run_tool('plot_curves.py', str(tmp_path))
+    assert 'loss, loss_cls' in proc.stdout or 'lr' in proc.stdout
+    Image.open(tmp_path / 'curves.png').verify()
+    bad = run_tool('plot_curves.py', str(tmp_path), '--keys', 'loss_bbox', check=False)
+    assert bad.returncode != 0 and 'loss_cls' in bad.stderr
+
+
+def test_curves_without_logs_explain(tmp_path):
+    proc = run_tool('plot_curves.py', str(tmp_path), check=False)
+    assert proc.returncode != 0 and 'scalars.json' in proc.stderr

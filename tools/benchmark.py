@@ -1,0 +1,58 @@
+"""Measure models side by side in one run: params, GMACs, latency, images/s, peak memory, % of matmul rate.
+
+    # plain vs fast ConvMLP-S, inference at 224 and training steps at a detection size
+    python tools/benchmark.py convmlp-s:plain convmlp-s:fast convmlp-s:compile --size 224 --batch 16
+    python tools/benchmark.py convmlp-s:plain convmlp-s:fast --mode train --size 800 1333 --batch 1
+    # ConvMLP against peers from the installed libraries
+    python tools/benchmark.py convmlp-s convmlp-m convmlp-l resnet18 resnet50 swin-t pvt-t --baseline resnet50
+    # a whole config (classifier: to logits; detector/segmentor: backbone + neck)
+    python tools/benchmark.py configs/detection/retinanet_convmlp_s_fpn.py --size 800 1333
+
+Targets, variants (``:plain``, ``:fast``, ``:compile``) and how memory is measured are described in
+``convmlp_mm/utils/benchmark.py``. The last column is each target's images/s over the baseline's (the first
+target unless ``--baseline`` names another), measured in this run.
+"""
+import argparse
+
+import torch
+
+from convmlp_mm.utils.benchmark import MODES, PEERS, VARIANTS, describe_device, format_table, run
+from convmlp_mm.utils.cli import run_main
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('targets', nargs='+',
+                        help=f'config files or backbones {sorted(PEERS)}, optionally with :{"/:".join(VARIANTS)}')
+    parser.add_argument('--size', type=int, nargs='+', default=[224], help='input H [W] (default: 224)')
+    parser.add_argument('--batch', type=int, default=1, help='images per step (default: 1)')
+    parser.add_argument('--mode', choices=MODES, default='infer',
+                        help='infer: forward without grad; train: forward + backward (default: infer)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps first (default: 2)')
+    parser.add_argument('--repeats', type=int, default=5, help='timed steps; the median is shown (default: 5)')
+    parser.add_argument('--baseline', help='target the speed ratios are relative to (default: the first)')
+    args = parser.parse_args()
+    if len(args.size) > 2:
+        parser.error(f'--size takes H or H W, got {args.size}')
+    if args.baseline and args.baseline not in args.targets:
+        parser.error(f'--baseline {args.baseline!r} is not one of the targets {args.targets}')
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    size = (args.size[0], args.size[-1])
+    try:
+        rate, results = run(args.targets, size, batch=args.batch, mode=args.mode, device=args.device,
+                             warmup=args.warmup, repeats=args.repeats)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f'error: {err}')
+    print(f'device: {describe_device(args.device)}, torch {torch.__version__}; fp32 matmul rate '
+          f'{rate:.1f} GFLOP/s; mode {args.mode}; input {args.batch}x3x{size[0]}x{size[1]}; '
+          f'median of {args.repeats} after {args.warmup} warm-up steps')
+    print(format_table(results, args.baseline))
+
+
+if __name__ == '__main__':
+    run_main(main)

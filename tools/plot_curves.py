@@ -1,0 +1,80 @@
+"""Draw training curves (losses, learning rate, validation metrics) from a work dir's logs to a PNG.
+
+    python tools/plot_curves.py work_dirs/toy_retinanet_convmlp_s              # -> <work_dir>/curves.png
+    python tools/plot_curves.py WORK_DIR --keys loss coco/bbox_mAP --out curves.png
+
+It reads ``vis_data/scalars.json``, which mmengine's LocalVisBackend writes for every run of every library
+(one JSON object per logged step; training lines carry ``step``, validation lines carry the metrics).
+When a work dir holds several runs (a resumed run, for example), they are joined in time order.
+mmdet's ``analyze_logs.py`` reads the same files but only epoch-based detection logs, so iteration-based
+segmentation runs would not plot with it.
+"""
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+# Keys that are bookkeeping, not curves.
+SKIP = {'step', 'epoch', 'iter', 'time', 'data_time', 'memory', 'eta'}
+
+
+def read_scalars(work_dir: Path) -> Tuple[Dict[str, List[Tuple[int, float]]], Dict[str, List[Tuple[int, float]]]]:
+    """(training series, validation series): name -> [(step, value)], from every run under ``work_dir``."""
+    files = sorted(work_dir.glob('*/vis_data/scalars.json'))
+    if not files:
+        raise SystemExit(f'no */vis_data/scalars.json under {work_dir}: is it a work dir of a finished or '
+                         f'running tools/train.py run?')
+    train, val = defaultdict(dict), defaultdict(dict)
+    for path in files:  # timestamped folders sort in time order; a later run overrides repeated steps
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            step = record.get('step')
+            if step is None:
+                continue
+            target = train if 'lr' in record or any(k.startswith('loss') for k in record) else val
+            for key, value in record.items():
+                if key not in SKIP and isinstance(value, (int, float)):
+                    target[key][step] = float(value)
+    return ({k: sorted(v.items()) for k, v in train.items()}, {k: sorted(v.items()) for k, v in val.items()})
+
+
+def plot(series: Dict[str, List[Tuple[int, float]]], out: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.4), squeeze=False)
+    for ax, (name, points) in zip(axes[0], series.items()):
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker='o' if len(points) < 30 else None)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel('step')  # as logged: iterations; epochs for epoch-based validation
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('work_dir', type=Path)
+    parser.add_argument('--keys', nargs='+', help='curves to draw (default: every loss, lr and validation metric)')
+    parser.add_argument('--out', type=Path, help='PNG to write (default: <work_dir>/curves.png)')
+    args = parser.parse_args()
+    train, val = read_scalars(args.work_dir)
+    available = {**train, **val}
+    if args.keys:
+        unknown = [k for k in args.keys if k not in available]
+        if unknown:
+            raise SystemExit(f'no curve named {unknown} in {args.work_dir}; available: {sorted(available)}')
+        chosen = {k: available[k] for k in args.keys}
+    else:
+        chosen = {k: v for k, v in train.items() if k.startswith('loss') or k == 'lr'}
+        chosen.update({k: v for k, v in val.items() if len(v) > 0})
+    out = args.out or args.work_dir / 'curves.png'
+    plot(chosen, out, str(args.work_dir))
+    print(f'wrote {out} ({", ".join(chosen)})')
+
+
+if __name__ == '__main__':
+    main()
