@@ -1,7 +1,8 @@
 """The registries that convmlp_mm's modules and transforms live in.
 
-``MODELS`` and ``TRANSFORMS`` are children of mmengine's root registries with scope ``convmlp_mm``.
-What :func:`register_model` / :func:`register_transform` register goes into them *and* into the root:
+``MODELS``, ``TRANSFORMS`` and ``HOOKS`` are children of mmengine's root registries with scope ``convmlp_mm``.
+What :func:`register_model` / :func:`register_transform` / :func:`register_hook` register goes into them
+*and* into the root:
 
 - ``type='convmlp_mm.ConvMLP'`` is resolved by mmengine through the root's child with that scope;
 - an unprefixed ``type='ConvMLP'`` built from the mmdet, mmseg or mmpretrain registries falls back to
@@ -12,6 +13,7 @@ avoid importing mmdet or mmseg: a user with only one of them installed can still
 """
 from typing import TypeVar
 
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
@@ -19,6 +21,7 @@ from mmengine.registry import Registry
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='convmlp_mm', locations=['convmlp_mm.models'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='convmlp_mm',
                       locations=['convmlp_mm.datasets'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='convmlp_mm', locations=['convmlp_mm.engine'])
 
 ClassType = TypeVar('ClassType', bound=type)
 
@@ -34,4 +37,11 @@ def register_transform(cls: ClassType) -> ClassType:
     """Class decorator: register a data transform the same way, for every library's pipelines."""
     TRANSFORMS.register_module(module=cls)
     MMENGINE_TRANSFORMS.register_module(module=cls)
+    return cls
+
+
+def register_hook(cls: ClassType) -> ClassType:
+    """Class decorator: register a Runner hook the same way, for every library's runs."""
+    HOOKS.register_module(module=cls)
+    MMENGINE_HOOKS.register_module(module=cls)
     return cls

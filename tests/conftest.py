@@ -52,8 +52,36 @@ def official_file(arch: str, path: Path) -> dict:
 
 
 @pytest.fixture(scope='session')
+def toy_cls(tmp_path_factory) -> Path:
+    """A tiny toy classification set (24 train / 6 val images of 64x64, 3 classes), by the generator."""
+    out = tmp_path_factory.mktemp('data') / 'toy_cls'
+    run_tool('make_toy_data.py', 'cls', str(out), '--num-train', '24', '--num-val', '6', '--size', '64', '64')
+    return out
+
+
+@pytest.fixture(scope='session')
 def toy_coco(tmp_path_factory) -> Path:
     """A tiny toy COCO set (8 train / 4 val images of 160x128), made by the user-facing generator."""
     out = tmp_path_factory.mktemp('data') / 'toy_coco'
     run_tool('make_toy_data.py', 'det', str(out), '--num-train', '8', '--num-val', '4', '--size', '160', '128')
     return out
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """After a run that included the fault-injection suite, a table: cases tried, passed, data lost."""
+    reports = [r for outcome in ('passed', 'failed') for r in terminalreporter.stats.get(outcome, [])
+               if r.when == 'call' and 'test_faults.py' in r.nodeid]
+    if not reports:
+        return
+    write = terminalreporter.write_line
+    write('')
+    write('fault-injection summary')
+    write(f'| {"case":<86} | result | data lost |')
+    write(f'| {"-" * 86} | ------ | --------- |')
+    for r in sorted(reports, key=lambda r: r.nodeid):
+        lost = dict(r.user_properties).get('data_lost')
+        lost_cell = 'unknown' if lost is None else (', '.join(lost) or 'none')
+        write(f'| {r.nodeid.split("::", 1)[1]:<86} | {r.outcome:<6} | {lost_cell:<9} |')
+    passed = sum(r.outcome == 'passed' for r in reports)
+    lost_any = [r for r in reports if dict(r.user_properties).get('data_lost')]
+    write(f'cases tried: {len(reports)}, passed: {passed}, cases that lost data: {len(lost_any)}')

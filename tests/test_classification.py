@@ -9,15 +9,8 @@ from .conftest import ROOT, run_tool
 TOY = ROOT / 'configs' / 'classification' / 'toy' / 'convmlp_s_toy.py'
 
 
-@pytest.fixture(scope='module')
-def toy_cls(tmp_path_factory):
-    out = tmp_path_factory.mktemp('data') / 'toy_cls'
-    run_tool('make_toy_data.py', 'cls', str(out), '--num-train', '12', '--num-val', '6', '--size', '64', '64')
-    return out
-
-
 def test_generator_writes_balanced_class_folders(toy_cls):
-    for split, count in (('train', 12), ('val', 6)):
+    for split, count in (('train', 24), ('val', 6)):
         folders = sorted(p.name for p in (toy_cls / split).iterdir())
         assert folders == ['circle', 'square', 'triangle']
         assert [len(list((toy_cls / split / f).glob('*.png'))) for f in folders] == [count // 3] * 3

@@ -29,11 +29,14 @@ def parse_args() -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group()
     source.add_argument('--arch', default='s', help="backbone arch: 's', 'm' or 'l' (default: s)")
     source.add_argument('--config', help='a detection/segmentation config: export its backbone + neck')
-    parser.add_argument('--checkpoint', help='weights: an official or converted ConvMLP file, or a checkpoint of --config')
-    parser.add_argument('--out-indices', type=int, nargs='+', default=[0, 1, 2, 3], help='backbone levels (with --arch)')
+    parser.add_argument('--checkpoint',
+                        help='weights: an official or converted ConvMLP file, or a checkpoint of --config')
+    parser.add_argument('--out-indices', type=int, nargs='+', default=[0, 1, 2, 3],
+                        help='backbone levels (with --arch)')
     parser.add_argument('--deploy', action='store_true', help='export the fused inference form')
     parser.add_argument('--out', required=True, type=Path, help='the .onnx file to write')
-    parser.add_argument('--check-sizes', type=int, nargs=4, default=[224, 224, 320, 416], metavar=('H1', 'W1', 'H2', 'W2'),
+    parser.add_argument('--check-sizes', type=int, nargs=4, default=[224, 224, 320, 416],
+                        metavar=('H1', 'W1', 'H2', 'W2'),
                         help='the two input sizes of the onnxruntime check (default: 224 224 320 416)')
     parser.add_argument('--tolerance', type=float, default=1e-4, help='max abs difference allowed (default: 1e-4)')
     parser.add_argument('--opset', type=int, default=18)

@@ -12,7 +12,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from convmlp_mm.utils.cli import default_work_dir, enable_visualization, results_dumper, run_main
+from convmlp_mm.utils.cli import (default_work_dir, enable_visualization, prepare_cpu_distributed, results_dumper,
+                                  run_main)
 from convmlp_mm.utils.data_check import check_dataset_paths
 
 
@@ -50,6 +51,7 @@ def main() -> None:
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show_dir, args.show, args.wait_time)
     check_dataset_paths(cfg, ['test_dataloader'])
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     if args.out:
         runner.test_evaluator.metrics.append(results_dumper(cfg, args.out))

@@ -2,19 +2,21 @@
 tools/train.py and tools/test.py, and clean exits on user errors for every tool."""
 import os.path as osp
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import BaseMetric
 
 from ..datasets.transforms import LabelOutOfRangeError
+from ..engine import NonFiniteLossError, latest_valid_checkpoint
 from ..models.official import NotConvMLPCheckpointError
 from ..models.pretrained import PretrainedWeightsError
-from .data_check import DatasetNotFoundError
+from .data_check import BadAnnotationFileError, DatasetNotFoundError
 
 #: Errors whose message already says what is wrong and what to do: shown without a traceback.
-USER_ERRORS = (DatasetNotFoundError, LabelOutOfRangeError, NotConvMLPCheckpointError, PretrainedWeightsError)
+USER_ERRORS = (BadAnnotationFileError, DatasetNotFoundError, LabelOutOfRangeError, NonFiniteLossError,
+               NotConvMLPCheckpointError, PretrainedWeightsError)
 
 
 def run_main(main: Callable[[], None]) -> None:
@@ -39,6 +41,55 @@ def amp_optim_wrapper(optim_wrapper: ConfigDict) -> ConfigDict:
     if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
         return optim_wrapper
     return ConfigDict(optim_wrapper, type='AmpOptimWrapper', loss_scale='dynamic')
+
+
+def protect_training(cfg: Config) -> None:
+    """Write checkpoints atomically, keep the random state in them for exact resumption, and stop on a
+    NaN/inf loss before a checkpoint is saved from broken weights (see :mod:`convmlp_mm.engine`).
+    A checkpoint backend the config chose itself is kept."""
+    checkpoint = cfg.get('default_hooks', {}).get('checkpoint')
+    if checkpoint is not None and not checkpoint.get('backend_args'):
+        checkpoint.backend_args = dict(backend='atomic_local')
+    hooks = list(cfg.get('custom_hooks') or [])
+    for name in ('RandomStateHook', 'StopOnNonFiniteLossHook'):
+        if not any(str(hook.get('type', '')).endswith(name) for hook in hooks):
+            hooks.append(dict(type=f'convmlp_mm.{name}'))
+    cfg.custom_hooks = hooks
+
+
+def resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The newest whole checkpoint in ``work_dir`` for ``--resume`` without a path; a truncated one that
+    ``last_checkpoint`` names (a crash while saving, with another file backend) is skipped, saying so."""
+    found = latest_valid_checkpoint(work_dir)
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    named = open(pointer).read().strip() if osp.isfile(pointer) else None
+    if named and found != named:
+        print(f'warning: {named} (named in {pointer}) is missing or incomplete; resuming from '
+              f'{found or "scratch"} instead', file=sys.stderr)
+    return found
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Let ``--launcher pytorch`` (torchrun, tools/dist_train.sh) run on machines without CUDA.
+
+    mmengine's launcher assumes GPUs: it calls ``torch.cuda.set_device`` and gives DDP a device id. Without
+    CUDA, start the gloo process group here (the Runner then skips its own start) and wrap the model in DDP
+    without device ids. Nothing changes where CUDA is available.
+    """
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    if cfg.launcher != 'pytorch':
+        raise SystemExit(f'--launcher {cfg.launcher} needs CUDA; on CPUs use --launcher pytorch (torchrun, '
+                         f'tools/dist_train.sh)')
+    import torch.distributed as dist
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
 
 
 def add_tensorboard(cfg: Config) -> None:

@@ -1,4 +1,6 @@
-"""Say clearly, before any worker starts, when a config's data set is not where the config says."""
+"""Say clearly, before any worker starts, when a config's data set is not where the config says, or when
+its annotation file is empty or broken."""
+import json
 import os.path as osp
 from typing import Iterator, List
 
@@ -17,6 +19,34 @@ DATASET_HINTS = {
 
 class DatasetNotFoundError(FileNotFoundError):
     """A data set file or folder named by the config does not exist."""
+
+
+class BadAnnotationFileError(ValueError):
+    """An annotation file exists but is empty, is not valid JSON, or lists no images."""
+
+
+# Files up to this size are parsed here to check them (the toy, custom and val sets); larger ones are
+# real data sets (COCO's train file is 450 MB), where parsing twice would cost seconds at every start.
+_PARSE_LIMIT = 64 * 2 ** 20
+
+
+def _check_annotation_file(path: str, loader: str) -> None:
+    if not path.endswith('.json') or not osp.isfile(path):
+        return
+    size = osp.getsize(path)
+    if size == 0:
+        raise BadAnnotationFileError(f'{loader}: the annotation file {path} is empty (0 bytes); was it cut '
+                                     f'short while copying? Use a complete COCO-format file.')
+    if size > _PARSE_LIMIT:
+        return
+    try:
+        with open(path) as f:
+            content = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BadAnnotationFileError(f'{loader}: the annotation file {path} is not valid JSON ({err})') from None
+    if isinstance(content, dict) and 'images' in content and not content['images']:
+        raise BadAnnotationFileError(f'{loader}: the annotation file {path} lists no images, so there is '
+                                     f'nothing to train or test on')
 
 
 def _leaf_datasets(dataset: ConfigDict) -> Iterator[ConfigDict]:
@@ -53,6 +83,7 @@ def check_dataset_paths(cfg: Config, dataloaders: List[str]) -> None:
         for dataset in _leaf_datasets(cfg[loader]['dataset']):
             for path in _expected_paths(dataset):
                 if osp.exists(path):
+                    _check_annotation_file(path, loader)
                     continue
                 kind = dataset.get('type', 'dataset')
                 name, docs, demo = DATASET_HINTS.get(kind.split('.')[-1], (kind, 'README.md', 'make demo'))

@@ -1,0 +1,71 @@
+"""Checkpoint files that are either whole or absent, and finding the newest whole one to resume from."""
+import os
+import os.path as osp
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Optional, Union
+
+from mmengine.fileio import LocalBackend, register_backend
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, but a file is written to a temporary name in the same folder,
+    flushed to disk and then renamed over the target. A crash while saving leaves the previous file (or
+    none) under the target name, never a truncated one. Use it with
+    ``default_hooks.checkpoint.backend_args=dict(backend='atomic_local')`` (tools/train.py sets it).
+    """
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        _write_atomically(obj, str(filepath))
+
+    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
+        _write_atomically(obj.encode(encoding), str(filepath))
+
+
+def _write_atomically(data: bytes, filepath: str) -> None:
+    folder = osp.dirname(osp.abspath(filepath))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)  # atomic on POSIX within one file system
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+register_backend('atomic_local', AtomicLocalBackend)
+
+_CHECKPOINT_NAME = re.compile(r'(epoch|iter)_(\d+)\.pth$')
+
+
+def is_whole_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a complete ``torch.save`` file: a zip archive whose members all pass their CRC."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def latest_valid_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint to resume from: the one ``last_checkpoint`` names if it is whole, else the newest
+    whole ``epoch_*.pth`` / ``iter_*.pth`` in ``work_dir`` (None if there is none)."""
+    named = None
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        named = Path(pointer).read_text().strip()
+        if named and osp.isfile(named) and is_whole_checkpoint(named):
+            return named
+    found = [(int(m.group(2)), p) for p in Path(work_dir).glob('*.pth')
+             if (m := _CHECKPOINT_NAME.search(p.name))]
+    for _, path in sorted(found, reverse=True):
+        if is_whole_checkpoint(str(path)):
+            return str(path)
+    return None
