@@ -95,9 +95,6 @@ def parse_target(target: str) -> Tuple[str, Optional[str]]:
 
 def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Module:
     """Build a target (random weights, no downloads) ready to run in ``mode`` on ``device``."""
-    import mmdet.models  # noqa: F401  registers the peers and the detectors
-    import mmpretrain.models  # noqa: F401
-    import mmseg.models  # noqa: F401
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import MODELS, DefaultScope
@@ -107,6 +104,11 @@ def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Mo
     if mode not in MODES:
         raise ValueError(f'unknown mode {mode!r}; choose one of {list(MODES)}')
     name, variant = parse_target(target)
+    if not name.startswith('convmlp'):
+        # Only now: ConvMLP alone needs none of them (and mmdet needs mmcv's compiled ops).
+        import mmdet.models  # noqa: F401  registers the peers and the detectors
+        import mmpretrain.models  # noqa: F401
+        import mmseg.models  # noqa: F401
     if name.endswith('.py'):
         cfg = Config.fromfile(name)
         backbone_cfg = cfg.model.backbone
@@ -183,9 +185,16 @@ def _step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
                 model(x)
         return infer
 
+    grads: List[torch.Tensor] = []
+
     def train() -> None:
         outputs = model(x)
-        sum(out.float().mean() for out in outputs).backward()
+        if not grads:
+            # Fixed random output gradients in each output's own memory layout, as a neck or head would
+            # send back. (The gradient of a mean has zero strides, which no real layer produces and which
+            # pushes channels-last backward kernels onto slow mixed-layout paths.)
+            grads.extend(torch.randn_like(out) for out in outputs)
+        torch.autograd.backward(outputs, grads)
         model.zero_grad(set_to_none=True)
     return train
 
