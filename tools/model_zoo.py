@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import yaml
 
-from convmlp_mm.utils.benchmark import _median_time, _step, build_target, count_macs, describe_device
+from convmlp_mm.utils.benchmark import build_target, count_macs, describe_device, make_step, median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 # Task -> (input size for MACs and speed, what the size means in the table header).
@@ -53,7 +53,7 @@ def measure(config: str, size: Tuple[int, int], speed: bool) -> Tuple[int, int, 
     macs = count_macs(plain, size)
     if not speed:
         return params, macs, None
-    latency = _median_time(_step(build_target(f'{config}:fast', 'infer'), torch.randn(1, 3, *size), 'infer'),
+    latency = median_time(make_step(build_target(f'{config}:fast', 'infer'), torch.randn(1, 3, *size), 'infer'),
                            'cpu', warmup=2, repeats=5)
     return params, macs, 1 / latency
 

@@ -156,7 +156,7 @@ def count_macs(model: nn.Module, size: Tuple[int, int]) -> int:
 def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 10) -> float:
     """The device's fp32 matrix-multiply rate (median of ``repeats`` ``n x n`` products), in GFLOP/s."""
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    seconds = _median_time(lambda: a @ b, device, warmup=2, repeats=repeats)
+    seconds = median_time(lambda: a @ b, device, warmup=2, repeats=repeats)
     return 2 * n ** 3 / seconds / 1e9
 
 
@@ -165,7 +165,8 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _median_time(fn: Callable[[], object], device: str, warmup: int, repeats: int) -> float:
+def median_time(fn: Callable[[], object], device: str, warmup: int, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls after ``warmup`` untimed ones, synchronising CUDA around each."""
     for _ in range(warmup):
         fn()
     _synchronize(device)
@@ -178,7 +179,8 @@ def _median_time(fn: Callable[[], object], device: str, warmup: int, repeats: in
     return statistics.median(times)
 
 
-def _step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
+def make_step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
+    """One benchmark step on ``x``: a forward pass without grad (``infer``) or forward + backward (``train``)."""
     if mode == 'infer':
         def infer() -> None:
             with torch.no_grad():
@@ -245,7 +247,7 @@ def cpu_peak_memory_mb(target: str, size: Tuple[int, int], batch: int, mode: str
 
 def _child_peak(target: str, size: List[int], batch: int, mode: str) -> float:
     model = build_target(target, mode, 'cpu')
-    step = _step(model, torch.randn(batch, 3, *size), mode)
+    step = make_step(model, torch.randn(batch, 3, *size), mode)
     step()  # the first call allocates lasting state (e.g. oneDNN's caches), not the step's memory
     return peak_memory_mb(step, 'cpu')
 
@@ -284,11 +286,11 @@ def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = '
     rate = matmul_gflops(device)
     x = torch.randn(batch, 3, *size, device=device)
     models = [build_target(target, mode, device) for target in targets]
-    latencies = [_median_time(_step(model, x, mode), device, warmup, repeats) for model in models]
+    latencies = [median_time(make_step(model, x, mode), device, warmup, repeats) for model in models]
     results = []
     for target, model, latency in zip(targets, models, latencies):
         if device.startswith('cuda'):
-            peak = peak_memory_mb(_step(model, x, mode), device)
+            peak = peak_memory_mb(make_step(model, x, mode), device)
         else:
             peak = cpu_peak_memory_mb(target, size, batch, mode)
         macs = count_macs(model, size)
