@@ -4,10 +4,7 @@ import re
 
 import pytest
 import yaml
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-
-import convmlp_mm  # noqa: F401
+from convmlp_mm.utils.benchmark import build_from_config
 
 from .conftest import ROOT
 
@@ -21,12 +18,7 @@ def metafile_models():
 
 @pytest.mark.parametrize('model', metafile_models())
 def test_entry_builds_with_listed_parameters(model):
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import MODELS
-    cfg = Config.fromfile(str(ROOT / model['Config']))
-    cfg.model.backbone.init_cfg = None
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        built = revert_sync_batchnorm(MODELS.build(cfg.model))
+    built = build_from_config(str(ROOT / model['Config']))
     assert sum(p.numel() for p in built.parameters()) == model['Metadata']['Parameters']
 
 

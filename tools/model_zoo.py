@@ -23,7 +23,7 @@ from convmlp_mm.utils.benchmark import build_target, count_macs, describe_device
 ROOT = Path(__file__).resolve().parents[1]
 # Task -> (input size for MACs and speed, what the size means in the table header).
 SIZES = {'det': ((800, 1333), '800x1333, backbone+FPN'), 'seg': ((512, 512), '512x512, backbone+FPN'),
-         'in1k': ((224, 224), '224'), 'finetune': ((224, 224), '224')}
+         'in1k': ((224, 224), '224'), 'finetune': (None, None)}  # the fine-tuning table shows params only
 PEERS = {'ResNet-18': 'resnet/resnet18_8xb32_in1k.py', 'ResNet-50': 'resnet/resnet50_8xb32_in1k.py'}
 
 
@@ -41,20 +41,18 @@ def task_of(model: dict) -> str:
     return 'in1k' if config.endswith('_in1k.py') else 'finetune'
 
 
-def measure(config: str, size: Tuple[int, int], speed: bool) -> Tuple[int, int, Optional[float]]:
-    """(parameters of the full model, MACs of the measured part, images/s or None)."""
-    from mmengine.config import Config
-    from mmengine.registry import MODELS, DefaultScope
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.init_cfg = None
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        params = sum(p.numel() for p in MODELS.build(cfg.model).parameters())
+def measure(config: str, size: Optional[Tuple[int, int]], speed: bool) -> Tuple[int, Optional[int], Optional[float]]:
+    """(parameters of the full model, MACs of the measured part at ``size``, images/s); a table without
+    those columns passes ``size=None`` / ``speed=False`` and gets None for them."""
     plain = build_target(config, 'infer')
+    params = sum(p.numel() for p in plain.model.parameters())  # the whole classifier/detector/segmentor
+    if size is None:
+        return params, None, None
     macs = count_macs(plain, size)
     if not speed:
         return params, macs, None
     latency = median_time(make_step(build_target(f'{config}:fast', 'infer'), torch.randn(1, 3, *size), 'infer'),
-                           'cpu', warmup=2, repeats=5)
+                          'cpu', warmup=2, repeats=5)
     return params, macs, 1 / latency
 
 
@@ -161,7 +159,7 @@ def main() -> None:
     for model in metafile_models():
         task = task_of(model)
         size = SIZES[task][0]
-        rows[task].append((model, measure(str(ROOT / model['Config']), size, speed and task != 'finetune')))
+        rows[task].append((model, measure(str(ROOT / model['Config']), size, speed)))
         print(f'measured {model["Name"]}', flush=True)
     device = describe_device('cpu')
     text = args.readme.read_text()

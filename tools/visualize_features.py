@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 
 from convmlp_mm import ConvMLP
 from convmlp_mm.models.pretrained import load_pretrained
+from convmlp_mm.utils.benchmark import build_from_config
 from convmlp_mm.utils.cli import run_main
 
 # ImageNet statistics, as in every config of this project (and the official training code).
@@ -26,13 +27,8 @@ MEAN, STD = np.array([123.675, 116.28, 103.53]), np.array([58.395, 57.12, 57.375
 
 def load_backbone(args: argparse.Namespace) -> ConvMLP:
     if args.config:
-        from mmengine.config import Config
-        from mmengine.registry import MODELS, DefaultScope
         from mmengine.runner import load_checkpoint
-        cfg = Config.fromfile(args.config)
-        cfg.model.backbone.init_cfg = None
-        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-            model = MODELS.build(cfg.model)
+        model = build_from_config(args.config)
         if args.checkpoint:
             load_checkpoint(model, args.checkpoint, map_location='cpu')
         backbone = model.backbone

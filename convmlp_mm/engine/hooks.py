@@ -8,6 +8,7 @@ import torch
 from mmengine.hooks import Hook
 
 from ..registry import register_hook
+from .storage import latest_valid_checkpoint
 
 
 @register_hook
@@ -61,7 +62,6 @@ class StopOnNonFiniteLossHook(Hook):
         loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if math.isfinite(loss):
             return
-        from .storage import latest_valid_checkpoint
         kept = latest_valid_checkpoint(runner.work_dir)
         raise NonFiniteLossError(
             f'the training loss is {loss} at iteration {runner.iter + 1} (epoch {runner.epoch + 1}); '

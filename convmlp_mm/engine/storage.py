@@ -54,15 +54,18 @@ def is_whole_checkpoint(path: str) -> bool:
         return False
 
 
+def named_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint that mmengine's ``last_checkpoint`` file in ``work_dir`` names, if there is one."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    return (Path(pointer).read_text().strip() or None) if osp.isfile(pointer) else None
+
+
 def latest_valid_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint to resume from: the one ``last_checkpoint`` names if it is whole, else the newest
     whole ``epoch_*.pth`` / ``iter_*.pth`` in ``work_dir`` (None if there is none)."""
-    named = None
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        named = Path(pointer).read_text().strip()
-        if named and osp.isfile(named) and is_whole_checkpoint(named):
-            return named
+    named = named_checkpoint(work_dir)
+    if named and osp.isfile(named) and is_whole_checkpoint(named):
+        return named
     found = [(int(m.group(2)), p) for p in Path(work_dir).glob('*.pth')
              if (m := _CHECKPOINT_NAME.search(p.name))]
     for _, path in sorted(found, reverse=True):

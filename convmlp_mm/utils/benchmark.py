@@ -93,11 +93,28 @@ def parse_target(target: str) -> Tuple[str, Optional[str]]:
     return name, variant or None
 
 
+def build_from_config(config, **backbone_args) -> nn.Module:
+    """The model of a config (a file path or a loaded ``Config``) with the paper's initialization (the
+    backbone's ``init_cfg`` dropped, so nothing is downloaded), built in the config's default scope;
+    ``backbone_args`` override the backbone's arguments."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+
+    import convmlp_mm  # noqa: F401
+
+    cfg = Config.fromfile(config) if isinstance(config, (str, Path)) else config.copy()
+    cfg.model.backbone.init_cfg = None
+    cfg.model.backbone.update(backbone_args)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
 def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Module:
     """Build a target (random weights, no downloads) ready to run in ``mode`` on ``device``."""
-    from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import MODELS, DefaultScope
+    from mmengine.registry import MODELS
 
     import convmlp_mm  # noqa: F401
 
@@ -110,13 +127,9 @@ def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Mo
         import mmpretrain.models  # noqa: F401
         import mmseg.models  # noqa: F401
     if name.endswith('.py'):
+        from mmengine.config import Config
         cfg = Config.fromfile(name)
-        backbone_cfg = cfg.model.backbone
-        backbone_cfg.init_cfg = None
-        backbone_cfg.update(_variant_args(variant, backbone_cfg.type))
-        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-            model = MODELS.build(cfg.model)
-        model.init_weights()
+        model = build_from_config(cfg, **_variant_args(variant, cfg.model.backbone.type))
         model = _Network(revert_sync_batchnorm(model), 'logits' if hasattr(model, 'head') else 'features')
         backbone = model.model.backbone
     else:
@@ -141,7 +154,7 @@ def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Mo
 def count_macs(model: nn.Module, size: Tuple[int, int]) -> int:
     """Multiply-accumulates of one forward pass on a ``size`` (H, W) image, by mmengine's analysis."""
     from mmengine.analysis import FlopAnalyzer
-    model = getattr(model, '_orig_mod', model)  # analyse the eager module behind torch.compile
+    model = _eager_module(model)  # analyse the eager module behind torch.compile
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -252,7 +265,7 @@ def _child_peak(target: str, size: List[int], batch: int, mode: str) -> float:
     return peak_memory_mb(step, 'cpu')
 
 
-def _params_model(model: nn.Module) -> nn.Module:
+def _eager_module(model: nn.Module) -> nn.Module:
     return getattr(model, '_orig_mod', model)
 
 
@@ -296,6 +309,6 @@ def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = '
         macs = count_macs(model, size)
         work = macs * (3 if mode == 'train' else 1)  # a backward pass costs about twice the forward
         results.append(Measurement(
-            name=target, params=sum(p.numel() for p in _params_model(model).parameters()), macs=macs,
+            name=target, params=sum(p.numel() for p in _eager_module(model).parameters()), macs=macs,
             batch=batch, latency_s=latency, peak_mb=peak, matmul_fraction=2 * work * batch / latency / (rate * 1e9)))
     return rate, results

@@ -9,7 +9,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import BaseMetric
 
 from ..datasets.transforms import LabelOutOfRangeError
-from ..engine import NonFiniteLossError, latest_valid_checkpoint
+from ..engine import NonFiniteLossError, latest_valid_checkpoint, named_checkpoint
 from ..models.official import NotConvMLPCheckpointError
 from ..models.pretrained import PretrainedWeightsError
 from .data_check import BadAnnotationFileError, DatasetNotFoundError
@@ -61,11 +61,10 @@ def resume_checkpoint(work_dir: str) -> Optional[str]:
     """The newest whole checkpoint in ``work_dir`` for ``--resume`` without a path; a truncated one that
     ``last_checkpoint`` names (a crash while saving, with another file backend) is skipped, saying so."""
     found = latest_valid_checkpoint(work_dir)
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    named = open(pointer).read().strip() if osp.isfile(pointer) else None
+    named = named_checkpoint(work_dir)
     if named and found != named:
-        print(f'warning: {named} (named in {pointer}) is missing or incomplete; resuming from '
-              f'{found or "scratch"} instead', file=sys.stderr)
+        print(f'warning: {named} (named in {osp.join(work_dir, "last_checkpoint")}) is missing or incomplete; '
+              f'resuming from {found or "scratch"} instead', file=sys.stderr)
     return found
 
 
