@@ -104,15 +104,25 @@ def test_crash_while_saving_keeps_the_previous_file_whole(tmp_path, request, mon
     else:  # the write completed before the kill: the file is the new, whole checkpoint
         request.node.user_properties.append(('data_lost', []))
         assert torch.load(target, weights_only=True)['state_dict']['w'].numel() == 100_000_000
-    # An error just before the rename (a full disk, say) leaves the target as it was and no temporary file.
+    # The killed writer may have left its temporary file (if the kill landed after it was created); one
+    # more stands for an earlier dead writer, so that the clean-up below is always exercised. Another
+    # checkpoint's temporary file must be left alone.
+    (tmp_path / '.epoch_1.pth.dead0000.tmp').write_bytes(b'PK partial')
+    (tmp_path / '.epoch_2.pth.busy0000.tmp').write_bytes(b'PK partial')
+    orphans = set(tmp_path.glob('.*.tmp'))
+    # An error just before the rename (a full disk, say) leaves the target as it was and no new temporary file.
     good = target.read_bytes()
-
-    def fail(*args):
-        raise OSError('No space left on device')
-    monkeypatch.setattr(os, 'replace', fail)
-    with pytest.raises(OSError, match='No space'):
-        AtomicLocalBackend().put(b'partial', str(target))
-    assert target.read_bytes() == good and not list(tmp_path.glob('.*.tmp'))
+    with monkeypatch.context() as patch:
+        def fail(*args):
+            raise OSError('No space left on device')
+        patch.setattr(os, 'replace', fail)
+        with pytest.raises(OSError, match='No space'):
+            AtomicLocalBackend().put(b'partial', str(target))
+    assert target.read_bytes() == good and set(tmp_path.glob('.*.tmp')) == orphans
+    # The next write that lands removes what the dead writer left behind.
+    AtomicLocalBackend().put(good, str(target))
+    assert target.read_bytes() == good
+    assert [p.name for p in tmp_path.glob('.*.tmp')] == ['.epoch_2.pth.busy0000.tmp']
 
 
 def test_resume_skips_a_truncated_latest_checkpoint(toy_cls, tmp_path, request):

@@ -1,4 +1,5 @@
 """Checkpoint files that are either whole or absent, and finding the newest whole one to resume from."""
+import glob
 import os
 import os.path as osp
 import re
@@ -27,7 +28,8 @@ class AtomicLocalBackend(LocalBackend):
 def _write_atomically(data: bytes, filepath: str) -> None:
     folder = osp.dirname(osp.abspath(filepath))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
+    prefix = f'.{osp.basename(filepath)}.'
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
@@ -38,6 +40,11 @@ def _write_atomically(data: bytes, filepath: str) -> None:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+    # A writer killed mid-write (SIGKILL, OOM killer) cannot clean up and leaves its temporary file, as
+    # big as a checkpoint. Only one process writes a given checkpoint name (rank 0), so once this write
+    # has landed, any other temporary file for the same name belongs to a dead writer.
+    for orphan in Path(folder).glob(f'{glob.escape(prefix)}*.tmp'):
+        orphan.unlink(missing_ok=True)
 
 
 register_backend('atomic_local', AtomicLocalBackend)
