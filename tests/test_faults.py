@@ -7,6 +7,7 @@ afterwards. ``pytest -m fault`` ends with a summary table (tests/conftest.py).
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from .conftest import ROOT, run_tool
 
 pytestmark = pytest.mark.fault
 TOY = ROOT / 'configs' / 'classification' / 'toy' / 'convmlp_s_toy.py'
+TOY_DET = ROOT / 'configs' / 'detection' / 'toy' / 'retinanet_convmlp_s_fpn_toy.py'
 
 
 def config(tmp_path: Path, data_root: Path, name: str = 'run.py', hooks=(), **overrides) -> Path:
@@ -153,14 +155,32 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     record_loss(request, fingerprints(work), work)
 
 
-def test_two_process_gloo_run_ends_with_equal_weights_on_both_ranks(toy_cls, tmp_path, request):
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize('task', ['detection', 'classification'])
+def test_two_process_gloo_run_ends_with_equal_weights_on_both_ranks(task, tmp_path, request):
     work = tmp_path / 'work'
-    cfg = config(tmp_path, toy_cls, hooks=[dict(type='DumpWeightsHook')],
-                 train_cfg=dict(max_epochs=1, val_interval=1))
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1', PORT=str(29500 + os.getpid() % 1000))
-    proc = subprocess.run(['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(cfg), '2', '--work-dir', str(work)],
-                          cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    if task == 'detection':  # the toy RetinaNet, 2 iterations of 2 images on each rank, then validation
+        data = request.getfixturevalue('toy_coco')
+        cfg = tmp_path / 'det.py'
+        cfg.write_text(f'_base_ = {str(TOY_DET)!r}\n'
+                       "custom_imports = dict(imports=['convmlp_mm', 'tests.fault_hooks'], allow_failed_imports=False)\n"
+                       "custom_hooks = [dict(type='DumpWeightsHook')]\n")
+        options = ['--cfg-options', 'train_cfg.max_epochs=1',
+                   'train_cfg.val_interval=1', 'train_dataloader.batch_size=2', 'model.test_cfg.score_thr=0.0',
+                   f'val_evaluator.ann_file={data}/annotations/instances_val.json',
+                   *[f'{split}_dataloader.dataset.data_root={data}/' for split in ('train', 'val', 'test')]]
+    else:  # the toy classifier, one epoch of 3 iterations of 4 images on each rank
+        cfg = config(tmp_path, request.getfixturevalue('toy_cls'), hooks=[dict(type='DumpWeightsHook')],
+                     train_cfg=dict(max_epochs=1, val_interval=1))
+        options = []
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1', PORT=str(free_port()))
+    proc = subprocess.run(['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(cfg), '2', '--work-dir', str(work),
+                           *options], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0, rank1 = (torch.load(work / f'rank{r}.pth', weights_only=True) for r in (0, 1))
     assert rank0.keys() == rank1.keys()

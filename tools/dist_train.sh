@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun:  bash tools/dist_train.sh CONFIG NUM_PROCESSES [train.py options]
-# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT. On CPUs add
-# --cfg-options env_cfg.dist_cfg.backend=gloo (the configs default to NCCL).
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT. Without CUDA, train.py starts gloo itself.
 set -euo pipefail
 CONFIG=$1
 NPROC=$2
