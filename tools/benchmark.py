@@ -49,7 +49,7 @@ def main() -> None:
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f'error: {err}')
     print(f'device: {describe_device(args.device)}, torch {torch.__version__}; fp32 matmul rate '
-          f'{rate:.1f} GFLOP/s; mode {args.mode}; input {args.batch}x3x{size[0]}x{size[1]}; '
+          f'{rate:.1f} GFLOP/s (the better of a reading before and after); mode {args.mode}; input {args.batch}x3x{size[0]}x{size[1]}; '
           f'median of {args.repeats} after {args.warmup} warm-up steps')
     print(format_table(results, args.baseline))
 
