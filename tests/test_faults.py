@@ -231,7 +231,7 @@ def test_unknown_backbone_key_is_named_with_the_valid_ones(toy_cls, tmp_path, re
     request.node.user_properties.append(('data_lost', []))
 
 
-@pytest.mark.parametrize('size', [(16, 16), (16, 1024), (1024, 16), (33, 47)])
+@pytest.mark.parametrize('size', [(16, 16), (16, 1024), (1024, 16), (33, 47)], ids=lambda s: f'{s[0]}x{s[1]}')
 def test_tiny_and_extreme_images_through_backbone_and_detectors(size, request):
     from mmdet.apis import inference_detector, init_detector
 
