@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from convmlp_mm import ConvMLP
+from convmlp_mm.models.backbones import convmlp as convmlp_module
 from convmlp_mm.utils.benchmark import parse_target
 
 from .conftest import official_file, official_state_dict, run_tool
@@ -36,6 +37,24 @@ def test_channels_last_and_deploy_equal_plain_in_eval(arch, size):
         assert got_cl.shape == want.shape == got_dep.shape
         assert (got_cl - want).abs().max() <= 1e-4
         assert (got_dep - want).abs().max() <= 1e-4
+
+
+@pytest.mark.skipif(not convmlp_module._ONEDNN_LINEAR, reason='this torch build has no oneDNN linear kernels')
+def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatch):
+    plain, fast = _pair()
+    plain.eval()
+    fast.eval().switch_to_deploy()
+    calls = []
+    fused = convmlp_module._fused_mlp_residual
+    monkeypatch.setattr(convmlp_module, '_fused_mlp_residual', lambda *args: calls.append(1) or fused(*args))
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        got, want = fast(x), plain(x)
+    assert len(calls) == 2 * sum(len(stage.blocks) for stage in fast.stages)  # both MLPs of every block
+    assert all((g - w).abs().max() <= 1e-4 for g, w in zip(got, want))
+    calls.clear()
+    fast(x)  # with autograd on (as when tracing for an export), the plain ops run
+    assert not calls
 
 
 def test_deploy_folds_batchnorm_and_layernorm_affines():

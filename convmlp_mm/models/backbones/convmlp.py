@@ -97,11 +97,19 @@ class ConvMLPBlock(nn.Module):
         self.connect_norm = nn.LayerNorm(channels)
         self.channel_mlp2 = ChannelMLP(channels, hidden)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.deploy = False  # set by ConvMLP.switch_to_deploy()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deploy and _onednn_fusable(x):
+            x = _fused_mlp_residual(x, self.norm1(x), self.channel_mlp1)
+            x = self._connect(x)
+            return _fused_mlp_residual(x, self.norm2(x), self.channel_mlp2)
         x = x + self.drop_path(self.channel_mlp1(self.norm1(x)))
-        x = self.connect(self.connect_norm(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = self._connect(x)
         return x + self.drop_path(self.channel_mlp2(self.norm2(x)))
+
+    def _connect(self, x: torch.Tensor) -> torch.Tensor:
+        return self.connect(self.connect_norm(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
     @torch.no_grad()
     def fold_norm_affine(self) -> None:
@@ -118,6 +126,27 @@ class ConvMLPBlock(nn.Module):
             fc1.weight.mul_(norm.weight)
             norm.elementwise_affine = False
             norm.weight = norm.bias = None
+
+
+# A private op (the one torch.compile's CPU backend emits), so it is looked up rather than assumed.
+_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+
+
+def _onednn_fusable(x: torch.Tensor) -> bool:
+    """Whether a deployed block may run its channel MLPs as fused oneDNN kernels: fp32 CPU inference in
+    eager mode. Exporters and compilers get the plain ops, which they know how to translate and fuse."""
+    return (_ONEDNN_LINEAR and x.device.type == 'cpu' and x.dtype == torch.float32
+            and not torch.is_grad_enabled() and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling() and not torch.compiler.is_exporting()
+            and not torch.onnx.is_in_onnx_export())
+
+
+def _fused_mlp_residual(x: torch.Tensor, z: torch.Tensor, mlp: ChannelMLP) -> torch.Tensor:
+    """``x + fc2(gelu(fc1(z)))`` as two oneDNN matmuls that apply the bias, the exact (erf) GELU and the
+    residual add inside the kernel, instead of four more passes over the activations. ``torch.compile``
+    picks the same kernels for this pattern on CPUs; this gets them in eager mode too."""
+    hidden = torch.ops.mkldnn._linear_pointwise(z, mlp.fc1.weight, mlp.fc1.bias, 'gelu', [], 'none')
+    return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, mlp.fc2.weight, mlp.fc2.bias, 'add')
 
 
 class ConvDownsample(nn.Module):
@@ -340,8 +369,10 @@ class ConvMLP(BaseModule):
     @torch.no_grad()
     def switch_to_deploy(self) -> 'ConvMLP':
         """Fuse for inference: fold the BatchNorms of the conv parts into their convs and the LayerNorm
-        affines of the MLP blocks into the next linear layers. Outputs stay the same (to float rounding);
-        the model has fewer parameters and is for inference only. Call it after loading weights.
+        affines of the MLP blocks into the next linear layers. In fp32 CPU inference the channel MLPs then
+        run as fused oneDNN kernels (bias, GELU and residual inside the matmuls). Outputs stay the same (to
+        float rounding); the model has fewer parameters and is for inference only. Call it after loading
+        weights.
         """
         if self.deploy:
             return self
@@ -352,6 +383,7 @@ class ConvMLP(BaseModule):
         for stage in self.stages:
             for block in stage.blocks:
                 block.fold_norm_affine()
+                block.deploy = True
         self.deploy = True
         return self
 
