@@ -54,6 +54,8 @@ def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatc
     assert all((g - w).abs().max() <= 1e-4 for g, w in zip(got, want))
     calls.clear()
     fast(x)  # with autograd on (as when tracing for an export), the plain ops run
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        fast(x)  # and under autocast, which picks its own precision
     assert not calls
 
 

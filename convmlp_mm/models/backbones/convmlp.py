@@ -134,11 +134,12 @@ _ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkld
 
 def _onednn_fusable(x: torch.Tensor) -> bool:
     """Whether a deployed block may run its channel MLPs as fused oneDNN kernels: fp32 CPU inference in
-    eager mode. Exporters and compilers get the plain ops, which they know how to translate and fuse."""
+    eager mode, outside autocast. Exporters and compilers get the plain ops, which they know how to
+    translate and fuse."""
     return (_ONEDNN_LINEAR and x.device.type == 'cpu' and x.dtype == torch.float32
-            and not torch.is_grad_enabled() and not torch.jit.is_tracing()
-            and not torch.compiler.is_compiling() and not torch.compiler.is_exporting()
-            and not torch.onnx.is_in_onnx_export())
+            and not torch.is_grad_enabled() and not torch.is_autocast_enabled('cpu')
+            and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
+            and not torch.compiler.is_exporting() and not torch.onnx.is_in_onnx_export())
 
 
 def _fused_mlp_residual(x: torch.Tensor, z: torch.Tensor, mlp: ChannelMLP) -> torch.Tensor:
