@@ -52,6 +52,10 @@ def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatc
         got, want = fast(x), plain(x)
     assert len(calls) == 2 * sum(len(stage.blocks) for stage in fast.stages)  # both MLPs of every block
     assert all((g - w).abs().max() <= 1e-4 for g, w in zip(got, want))
+    nchw, _ = _pair()  # the NCHW path hands the blocks non-contiguous token views
+    with torch.no_grad():
+        got = nchw.eval().switch_to_deploy()(x)
+    assert all((g - w).abs().max() <= 1e-4 for g, w in zip(got, want))
     calls.clear()
     fast(x)  # with autograd on (as when tracing for an export), the plain ops run
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
