@@ -100,8 +100,6 @@ def build_from_config(config, **backbone_args) -> nn.Module:
     from mmengine.config import Config
     from mmengine.registry import MODELS, DefaultScope
 
-    import convmlp_mm  # noqa: F401
-
     cfg = Config.fromfile(config) if isinstance(config, (str, Path)) else config.copy()
     cfg.model.backbone.init_cfg = None
     cfg.model.backbone.update(backbone_args)
@@ -115,8 +113,6 @@ def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Mo
     """Build a target (random weights, no downloads) ready to run in ``mode`` on ``device``."""
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import MODELS
-
-    import convmlp_mm  # noqa: F401
 
     if mode not in MODES:
         raise ValueError(f'unknown mode {mode!r}; choose one of {list(MODES)}')
