@@ -60,6 +60,8 @@ def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatc
     fast(x)  # with autograd on (as when tracing for an export), the plain ops run
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         fast(x)  # and under autocast, which picks its own precision
+    with torch.no_grad():
+        fast.train()(x)  # and in training mode, where drop path applies
     assert not calls
 
 

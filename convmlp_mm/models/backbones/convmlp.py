@@ -100,7 +100,7 @@ class ConvMLPBlock(nn.Module):
         self.deploy = False  # set by ConvMLP.switch_to_deploy()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.deploy and _onednn_fusable(x):
+        if self.deploy and not self.training and _onednn_fusable(x):  # the fused path has no drop path
             x = _fused_mlp_residual(x, self.norm1(x), self.channel_mlp1)
             x = self._connect(x)
             return _fused_mlp_residual(x, self.norm2(x), self.channel_mlp2)
