@@ -67,6 +67,20 @@ def toy_coco(tmp_path_factory) -> Path:
     return out
 
 
+def toy_options(data: Path, config: Path) -> list:
+    """--cfg-options that point a toy config at ``data`` and make the run a few iterations long."""
+    ann = str(data / 'annotations' / 'instances_val.json')
+    opts = [f'{loader}.dataset.data_root={data}/' for loader in
+            ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    opts += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
+             'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'train_dataloader.batch_size=2',
+             'default_hooks.logger.interval=1']
+    # After a few iterations no score passes mmdet's 0.05 threshold and CocoMetric would report
+    # nothing; keep every detection so the metrics are really computed.
+    opts.append('model.test_cfg.rcnn.score_thr=0.0' if 'mask_rcnn' in config.name else 'model.test_cfg.score_thr=0.0')
+    return opts
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """After a run that included the fault-injection suite, a table: cases tried, passed, data lost."""
     reports = [r for outcome in ('passed', 'failed') for r in terminalreporter.stats.get(outcome, [])

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 import convmlp_mm  # noqa: F401
 from convmlp_mm.models.pretrained import PretrainedWeightsError
 
-from .conftest import ROOT, run_tool
+from .conftest import ROOT, run_tool, toy_options
 
 DET = ROOT / 'configs' / 'detection'
 TOY = DET / 'toy' / 'retinanet_convmlp_s_fpn_toy.py'
@@ -109,20 +109,6 @@ def test_amp_without_gpu_is_a_clear_error(tmp_path):
         pytest.skip('this machine has a GPU, so --amp is valid here')
     proc = run_tool('train.py', str(TOY), '--amp', '--work-dir', str(tmp_path), check=False)
     assert proc.returncode != 0 and '--amp needs a CUDA GPU' in proc.stderr and 'Traceback' not in proc.stderr
-
-
-def toy_options(data: Path, config: Path) -> list:
-    """--cfg-options that point a toy config at ``data`` and make the run a few iterations long."""
-    ann = str(data / 'annotations' / 'instances_val.json')
-    opts = [f'{loader}.dataset.data_root={data}/' for loader in
-            ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    opts += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
-             'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'train_dataloader.batch_size=2',
-             'default_hooks.logger.interval=1']
-    # After a few iterations no score passes mmdet's 0.05 threshold and CocoMetric would report
-    # nothing; keep every detection so the metrics are really computed.
-    opts.append('model.test_cfg.rcnn.score_thr=0.0' if 'mask_rcnn' in config.name else 'model.test_cfg.score_thr=0.0')
-    return opts
 
 
 @pytest.mark.e2e

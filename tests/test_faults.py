@@ -18,7 +18,7 @@ import torch
 
 from convmlp_mm.engine.storage import AtomicLocalBackend, is_whole_checkpoint
 
-from .conftest import ROOT, run_tool
+from .conftest import ROOT, run_tool, toy_options
 
 pytestmark = pytest.mark.fault
 TOY = ROOT / 'configs' / 'classification' / 'toy' / 'convmlp_s_toy.py'
@@ -170,10 +170,7 @@ def test_two_process_gloo_run_ends_with_equal_weights_on_both_ranks(task, tmp_pa
         cfg.write_text(f'_base_ = {str(TOY_DET)!r}\n'
                        "custom_imports = dict(imports=['convmlp_mm', 'tests.fault_hooks'], allow_failed_imports=False)\n"
                        "custom_hooks = [dict(type='DumpWeightsHook')]\n")
-        options = ['--cfg-options', 'train_cfg.max_epochs=1',
-                   'train_cfg.val_interval=1', 'train_dataloader.batch_size=2', 'model.test_cfg.score_thr=0.0',
-                   f'val_evaluator.ann_file={data}/annotations/instances_val.json',
-                   *[f'{split}_dataloader.dataset.data_root={data}/' for split in ('train', 'val', 'test')]]
+        options = ['--cfg-options', *toy_options(data, TOY_DET)]
     else:  # the toy classifier, one epoch of 3 iterations of 4 images on each rank
         cfg = config(tmp_path, request.getfixturevalue('toy_cls'), hooks=[dict(type='DumpWeightsHook')],
                      train_cfg=dict(max_epochs=1, val_interval=1))
