@@ -17,7 +17,9 @@ class CheckSegLabels(BaseTransform):
 
     Without it such a label ends as an index error inside the cross-entropy loss (or a device-side
     assert on a GPU) that names neither the file nor the value. Place it right after
-    ``LoadAnnotations``.
+    ``LoadAnnotations``. Images without annotations pass unchecked: the inferencers (and
+    ``tools/demo.py``) take the test pipeline and drop ``LoadAnnotations`` from it, so the same config
+    checks labels where they exist and runs inference on plain images.
 
     Args:
         num_classes (int): Number of classes of the decode head.
@@ -31,6 +33,8 @@ class CheckSegLabels(BaseTransform):
         self.ignore_index = ignore_index
 
     def transform(self, results: Dict) -> Optional[Dict]:
+        if 'gt_seg_map' not in results:
+            return results
         labels = np.unique(results['gt_seg_map'])
         bad = labels[(labels != self.ignore_index) & ((labels < 0) | (labels >= self.num_classes))]
         if bad.size:
