@@ -23,9 +23,10 @@ def run_tool(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Com
     return proc
 
 
-def official_state_dict(arch: str) -> dict:
-    """A random state_dict laid out like the official ``convmlp_{arch}_imagenet.pth`` (classifier keys
-    included), with non-trivial norm statistics so that a wrongly mapped key shows in the outputs."""
+def official_state_dict(arch: str, num_classes: int = 1000) -> dict:
+    """A random state_dict laid out like the official ``convmlp_{arch}_imagenet.pth`` (or, with another
+    ``num_classes``, a fine-tuned ``convmlp_{arch}_cifar10.pth`` etc.), classifier keys included, with
+    non-trivial norm statistics so that a wrongly mapped key shows in the outputs."""
     from convmlp_mm import ConvMLP
     torch.manual_seed({'s': 1, 'm': 2, 'l': 3}[arch])
     model = ConvMLP(arch=arch, final_norm=True)
@@ -39,14 +40,14 @@ def official_state_dict(arch: str) -> dict:
         elif value.dim() == 1 and value.is_floating_point():  # norm weights
             value.copy_(1 + torch.randn_like(value) * 0.1)
     state = dict(state)
-    state['head.weight'] = torch.randn(1000, model.arch['dims'][-1]) * 0.02
-    state['head.bias'] = torch.randn(1000) * 0.02
+    state['head.weight'] = torch.randn(num_classes, model.arch['dims'][-1]) * 0.02
+    state['head.bias'] = torch.randn(num_classes) * 0.02
     return state
 
 
-def official_file(arch: str, path: Path) -> dict:
+def official_file(arch: str, path: Path, num_classes: int = 1000) -> dict:
     """Write :func:`official_state_dict` to ``path`` as the official files are: a plain state_dict."""
-    state = official_state_dict(arch)
+    state = official_state_dict(arch, num_classes)
     torch.save(state, path)
     return state
 
@@ -64,6 +65,14 @@ def toy_coco(tmp_path_factory) -> Path:
     """A tiny toy COCO set (8 train / 4 val images of 160x128), made by the user-facing generator."""
     out = tmp_path_factory.mktemp('data') / 'toy_coco'
     run_tool('make_toy_data.py', 'det', str(out), '--num-train', '8', '--num-val', '4', '--size', '160', '128')
+    return out
+
+
+@pytest.fixture(scope='session')
+def toy_ade(tmp_path_factory) -> Path:
+    """A tiny toy segmentation set in ADE20K's layout (4 train / 2 val images of 96x64), by the generator."""
+    out = tmp_path_factory.mktemp('data') / 'toy_ade'
+    run_tool('make_toy_data.py', 'seg', str(out), '--num-train', '4', '--num-val', '2', '--size', '96', '64')
     return out
 
 

@@ -45,3 +45,17 @@ class DumpWeightsHook(Hook):
         model = getattr(runner.model, 'module', runner.model)
         params = {name: p.detach().clone() for name, p in model.named_parameters()}
         torch.save(params, os.path.join(runner.work_dir, f'rank{get_rank()}.pth'))
+
+
+@HOOKS.register_module()
+class RecordCheckpointBackendHook(Hook):
+    """After training, write the class name of the file backend that the run's CheckpointHook saved
+    through to ``<work_dir>/checkpoint_backend.txt``, so a test sees which backend was really in use."""
+
+    priority = 'LOWEST'
+
+    def after_train(self, runner) -> None:
+        from mmengine.hooks import CheckpointHook
+        backends = {type(hook.file_backend).__name__ for hook in runner.hooks if isinstance(hook, CheckpointHook)}
+        with open(os.path.join(runner.work_dir, 'checkpoint_backend.txt'), 'w') as f:
+            f.write(','.join(sorted(backends)))

@@ -83,13 +83,6 @@ def test_train_without_ade20k_explains_where_it_looked(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
-@pytest.fixture(scope='module')
-def toy_ade(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp('data') / 'toy_ade'
-    run_tool('make_toy_data.py', 'seg', str(out), '--num-train', '4', '--num-val', '2', '--size', '96', '64')
-    return out
-
-
 def toy_options(data: Path) -> list:
     return [f'{loader}.dataset.data_root={data}/' for loader in
             ('train_dataloader', 'val_dataloader', 'test_dataloader')] + [

@@ -3,10 +3,12 @@
     python tools/train.py configs/detection/retinanet_convmlp_s_fpn.py [--work-dir W] [--resume [CKPT]]
         [--amp] [--auto-scale-lr] [--tensorboard] [--cfg-options k=v ...] [--launcher pytorch]
 
-The config's ``default_scope`` picks the library; mmengine's Runner does the rest. Checkpoints are written
-atomically and carry the random state, so ``--resume`` continues a killed run exactly; a NaN/inf loss stops
-the run before a checkpoint is saved from it (convmlp_mm.engine). ``--cfg-options
-compile=True`` runs the training step under ``torch.compile`` (mmengine's Runner reads ``compile``).
+The config's ``default_scope`` picks the library; mmengine's Runner does the rest. The training guards
+(atomic checkpoints, random state in checkpoints, stop on a NaN/inf loss) come with the configs (their
+``_base_/default_runtime.py``), so mmdet's/mmseg's/mmpretrain's own train.py get them too. What this tool
+adds: ``--resume`` without a path skips a truncated newest checkpoint, clear errors for missing data, and
+CPU-only distributed runs. ``--cfg-options compile=True`` runs the training step under ``torch.compile``
+(mmengine's Runner reads ``compile``).
 """
 import argparse
 import os
@@ -16,7 +18,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from convmlp_mm.utils.cli import (add_tensorboard, amp_optim_wrapper, default_work_dir, prepare_cpu_distributed,
-                                  protect_training, resume_checkpoint, run_main)
+                                  resume_checkpoint, run_main)
 from convmlp_mm.utils.data_check import check_dataset_paths
 
 
@@ -58,7 +60,6 @@ def main() -> None:
         if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):
             raise SystemExit(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size to scale from')
         cfg.auto_scale_lr.enable = True
-    protect_training(cfg)
     if args.resume == 'auto':
         cfg.load_from = resume_checkpoint(cfg.work_dir)
         cfg.resume = cfg.load_from is not None  # nothing to resume: start from scratch

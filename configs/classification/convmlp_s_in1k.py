@@ -6,7 +6,7 @@ _base_ = [
     './_base_/models/convmlp_classifier.py',
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
-    'mmpretrain::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -3,7 +3,7 @@ _base_ = [
     './_base_/models/convmlp_retinanet.py',
     'mmdet::_base_/datasets/coco_detection.py',
     './_base_/schedules/adamw_1x.py',
-    'mmdet::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
 model = dict(
     backbone=dict(

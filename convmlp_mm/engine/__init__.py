@@ -1,5 +1,6 @@
 """What training runs need beyond mmengine's defaults: atomic checkpoint files, exact resumption of the
-random state, and a stop on a non-finite loss (tools/train.py switches them on)."""
+random state, and a stop on a non-finite loss. The configs' ``_base_/default_runtime.py`` switch them on
+for every launcher."""
 from .hooks import NonFiniteLossError, RandomStateHook, StopOnNonFiniteLossHook
 from .storage import AtomicLocalBackend, latest_valid_checkpoint, named_checkpoint
 

@@ -23,23 +23,56 @@ class RandomStateHook(Hook):
 
     priority = 'VERY_LOW'
 
+    def __init__(self) -> None:
+        self._pending: Optional[dict] = None
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault('meta', {})['random_state'] = dict(
             python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('meta', {}).get('random_state')
-        if state is None or not runner._resume:  # load_from (fine-tuning) starts new random streams
+        if state is not None and runner._resume:  # load_from (fine-tuning) starts new random streams
+            self._pending = state
+
+    def before_train(self, runner) -> None:
+        state, self._pending = self._pending, None
+        if state is None:
             return
-        random.setstate(_as_python_state(state['python']))
-        np.random.set_state(state['numpy'])
-        torch.set_rng_state(state['torch'])
+        loop = runner.train_loop
+        if getattr(loop, 'dataloader_iterator', None) is not None and runner.iter > 0:
+            # An iteration-based loop now re-reads the batches it trained on before the checkpoint to reach
+            # its place in the data stream. Loaded in the main process (num_workers=0), their augmentations
+            # draw from the global random state, so it is restored after the last of them.
+            loop.dataloader_iterator = _RestoreAfterSkip(loop, runner.iter, state)
+        else:
+            _set_random_state(state)
 
 
-def _as_python_state(state) -> tuple:
-    # random.setstate needs tuples; a checkpoint round trip may give lists.
-    version, internal, gauss = state
-    return version, tuple(internal), gauss
+def _set_random_state(state: dict) -> None:
+    version, internal, gauss = state['python']  # a checkpoint round trip may turn the tuples into lists
+    random.setstate((version, tuple(internal), gauss))
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+
+
+class _RestoreAfterSkip:
+    """Stands in for an iteration-based loop's data iterator while the loop skips ``skip`` batches after a
+    resume; sets the random state after the last one and puts the loop's own iterator back."""
+
+    def __init__(self, loop, skip: int, state: dict) -> None:
+        self.loop, self.iterator, self.remaining, self.state = loop, loop.dataloader_iterator, skip, state
+
+    def __iter__(self) -> '_RestoreAfterSkip':
+        return self
+
+    def __next__(self):
+        batch = next(self.iterator)
+        self.remaining -= 1
+        if self.remaining == 0:
+            _set_random_state(self.state)
+            self.loop.dataloader_iterator = self.iterator
+        return batch
 
 
 class NonFiniteLossError(RuntimeError):

@@ -15,7 +15,7 @@ class AtomicLocalBackend(LocalBackend):
     """mmengine's local file backend, but a file is written to a temporary name in the same folder,
     flushed to disk and then renamed over the target. A crash while saving leaves the previous file (or
     none) under the target name, never a truncated one. Use it with
-    ``default_hooks.checkpoint.backend_args=dict(backend='atomic_local')`` (tools/train.py sets it).
+    ``default_hooks.checkpoint.backend_args=dict(backend='atomic_local')`` (the configs' default_runtime.py sets it).
     """
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:

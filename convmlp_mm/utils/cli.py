@@ -8,6 +8,7 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import BaseMetric
 
+from ..checkpoint_safety import UnsafeCheckpointError
 from ..datasets.transforms import LabelOutOfRangeError
 from ..engine import NonFiniteLossError, latest_valid_checkpoint, named_checkpoint
 from ..models.official import NotConvMLPCheckpointError
@@ -16,7 +17,7 @@ from .data_check import BadAnnotationFileError, DatasetNotFoundError
 
 #: Errors whose message already says what is wrong and what to do: shown without a traceback.
 USER_ERRORS = (BadAnnotationFileError, DatasetNotFoundError, LabelOutOfRangeError, NonFiniteLossError,
-               NotConvMLPCheckpointError, PretrainedWeightsError)
+               NotConvMLPCheckpointError, PretrainedWeightsError, UnsafeCheckpointError)
 
 
 def run_main(main: Callable[[], None]) -> None:
@@ -41,20 +42,6 @@ def amp_optim_wrapper(optim_wrapper: ConfigDict) -> ConfigDict:
     if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
         return optim_wrapper
     return ConfigDict(optim_wrapper, type='AmpOptimWrapper', loss_scale='dynamic')
-
-
-def protect_training(cfg: Config) -> None:
-    """Write checkpoints atomically, keep the random state in them for exact resumption, and stop on a
-    NaN/inf loss before a checkpoint is saved from broken weights (see :mod:`convmlp_mm.engine`).
-    A checkpoint backend the config chose itself is kept."""
-    checkpoint = cfg.get('default_hooks', {}).get('checkpoint')
-    if checkpoint is not None and not checkpoint.get('backend_args'):
-        checkpoint.backend_args = dict(backend='atomic_local')
-    hooks = list(cfg.get('custom_hooks') or [])
-    for name in ('RandomStateHook', 'StopOnNonFiniteLossHook'):
-        if not any(str(hook.get('type', '')).endswith(name) for hook in hooks):
-            hooks.append(dict(type=f'convmlp_mm.{name}'))
-    cfg.custom_hooks = hooks
 
 
 def resume_checkpoint(work_dir: str) -> Optional[str]:

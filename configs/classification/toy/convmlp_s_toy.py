@@ -3,7 +3,7 @@
 # mmpretrain path (pipeline, ImageClassifier with ConvMLP, Runner, evaluation) learns; it is not a recipe.
 # The paper's classifier is kept whole (final LayerNorm, pooling, linear head); Mixup/CutMix, label
 # smoothing and drop path, which regularise 300 ImageNet epochs, are off for 10 small epochs.
-_base_ = ['../_base_/models/convmlp_classifier.py', 'mmpretrain::_base_/default_runtime.py']
+_base_ = ['../_base_/models/convmlp_classifier.py', '../_base_/default_runtime.py']
 
 toy_classes = ('square', 'circle', 'triangle')
 model = dict(
@@ -22,11 +22,13 @@ toy_dataset = dict(type='CustomDataset', data_root='data/toy_cls', metainfo=dict
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,  # two cores: loading in the main process beats competing with the model
+    persistent_workers=False,  # mmpretrain's tools/train.py sets True by default, which needs workers
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(**toy_dataset, data_prefix='train', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(**toy_dataset, data_prefix='val', pipeline=test_pipeline))
 test_dataloader = val_dataloader

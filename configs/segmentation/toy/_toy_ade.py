@@ -57,9 +57,13 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2,
+                    backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # convmlp_mm's training guards (see configs/detection/_base_/default_runtime.py)
+    random_state=dict(type='convmlp_mm.RandomStateHook'),
+    stop_on_nonfinite_loss=dict(type='convmlp_mm.StopOnNonFiniteLossHook'))
 
 # Seeded, so that a rerun gives the same numbers (up to CPU thread nondeterminism).
 randomness = dict(seed=0)
