@@ -13,6 +13,7 @@ import numpy as np
 from mmengine.config import Config
 
 import convmlp_mm  # noqa: F401  (registers ConvMLP; lets torch load mmengine checkpoints safely)
+from convmlp_mm.utils.cli import run_main
 
 
 def main() -> None:
@@ -53,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -6,13 +6,15 @@ module, or has a key of another shape (e.g. ConvMLP-L weights into ConvMLP-S), i
 the keys; missing and unexpected keys are reported by name.
 """
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.error import URLError
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
+
+from ..checkpoint_safety import UnsafeCheckpointError
 
 BACKBONE_PREFIX = 'backbone.'
 
@@ -21,8 +23,8 @@ class PretrainedWeightsError(RuntimeError):
     """A pretrained checkpoint could not be read or does not fit the module."""
 
 
-def read_state_dict(filename: str, map_location: str = 'cpu') -> Dict[str, torch.Tensor]:
-    """Read the tensors of a checkpoint (a plain state_dict, or one under ``state_dict``/``model``)."""
+def read_checkpoint(filename: str, map_location: str = 'cpu') -> Any:
+    """Load a checkpoint file or URL as it is (``weights_only``), with errors that say what to do."""
     remote = filename.startswith(('http://', 'https://'))
     try:
         checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location, logger='current')
@@ -41,6 +43,12 @@ def read_state_dict(filename: str, map_location: str = 'cpu') -> Dict[str, torch
             raise PretrainedWeightsError(f'Could not load the pretrained weights {filename}: {err}') from err
         raise PretrainedWeightsError(
             f'Could not read the checkpoint {filename}: {type(err).__name__}: {err}') from err
+    return checkpoint
+
+
+def read_state_dict(filename: str, map_location: str = 'cpu') -> Dict[str, torch.Tensor]:
+    """Read the tensors of a checkpoint (a plain state_dict, or one under ``state_dict``/``model``)."""
+    checkpoint = read_checkpoint(filename, map_location)
     if isinstance(checkpoint, dict):
         for key in ('state_dict', 'model'):
             if isinstance(checkpoint.get(key), dict):
