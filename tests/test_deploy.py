@@ -46,13 +46,20 @@ def test_feature_map_picture(tmp_path):
 def test_curves_from_a_work_dir(tmp_path):
     run_dir = tmp_path / '20260101_000000' / 'vis_data'
     run_dir.mkdir(parents=True)
-    lines = [dict(lr=1e-3, loss=2.0 - 0.1 * i, loss_cls=1.0, time=0.5, epoch=1, iter=i, memory=0, step=i)
-             for i in range(1, 6)] + [dict(**{'coco/bbox_mAP': 0.2, 'time': 0.1}, step=1)]
+    lines = [dict(lr=1e-3, loss=2.0 - 0.1 * i, loss_cls=1.0, loss_bbox=0.5, time=0.5, epoch=1, iter=i, memory=0,
+                  step=i) for i in range(1, 6)]
+    # COCO on the toy set: no large objects, so bbox_mAP_l is -1 at every validation.
+    lines += [{'coco/bbox_mAP': 0.1 * step, 'coco/bbox_mAP_50': 0.2 * step, 'coco/bbox_mAP_l': -1.0, 'time': 0.1,
+               'step': step} for step in (1, 2)]
     (run_dir / 'scalars.json').write_text('\n'.join(json.dumps(line) for line in lines))
     proc = run_tool('plot_curves.py', str(tmp_path))
-    assert 'loss, loss_cls' in proc.stdout or 'lr' in proc.stdout
-    Image.open(tmp_path / 'curves.png').verify()
-    bad = run_tool('plot_curves.py', str(tmp_path), '--keys', 'loss_bbox', check=False)
+    drawn = proc.stdout.split('(', 1)[1].rstrip().rstrip(')').split(', ')
+    assert drawn == ['lr', 'loss', 'loss_cls', 'loss_bbox', 'coco/bbox_mAP', 'coco/bbox_mAP_50']
+    picture = Image.open(tmp_path / 'curves.png')
+    picture.verify()
+    width, height = picture.size
+    assert width < 2.5 * height, 'six panels should be laid out in a grid, not one row'
+    bad = run_tool('plot_curves.py', str(tmp_path), '--keys', 'loss_dfl', check=False)
     assert bad.returncode != 0 and 'loss_cls' in bad.stderr
 
 

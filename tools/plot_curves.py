@@ -11,12 +11,15 @@ segmentation runs would not plot with it.
 """
 import argparse
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 # Keys that are bookkeeping, not curves.
 SKIP = {'step', 'epoch', 'iter', 'time', 'data_time', 'memory', 'eta'}
+# Panels per row: a run logs up to a dozen curves (losses, lr, COCO's six mAPs), one row would be unreadable.
+COLUMNS = 4
 
 
 def read_scalars(work_dir: Path) -> Tuple[Dict[str, List[Tuple[int, float]]], Dict[str, List[Tuple[int, float]]]]:
@@ -39,12 +42,22 @@ def read_scalars(work_dir: Path) -> Tuple[Dict[str, List[Tuple[int, float]]], Di
     return ({k: sorted(v.items()) for k, v in train.items()}, {k: sorted(v.items()) for k, v in val.items()})
 
 
+def is_defined(points: List[Tuple[int, float]]) -> bool:
+    """Whether a metric ever had a value: COCO writes -1 for a metric with no ground truth to measure it
+    on (``bbox_mAP_l`` on a set without large objects), and some metrics log NaN."""
+    return any(value != -1 and not math.isnan(value) for _, value in points)
+
+
 def plot(series: Dict[str, List[Tuple[int, float]]], out: Path, title: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.4), squeeze=False)
-    for ax, (name, points) in zip(axes[0], series.items()):
+    columns = min(COLUMNS, len(series))
+    rows = math.ceil(len(series) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows + 0.4), squeeze=False)
+    for ax in axes.flat[len(series):]:
+        ax.set_visible(False)
+    for ax, (name, points) in zip(axes.flat, series.items()):
         ax.plot([p[0] for p in points], [p[1] for p in points], marker='o' if len(points) < 30 else None)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel('step')  # as logged: iterations; epochs for epoch-based validation
@@ -70,7 +83,7 @@ def main() -> None:
         chosen = {k: available[k] for k in args.keys}
     else:
         chosen = {k: v for k, v in train.items() if k.startswith('loss') or k == 'lr'}
-        chosen.update({k: v for k, v in val.items() if len(v) > 0})
+        chosen.update({k: v for k, v in val.items() if is_defined(v)})
     out = args.out or args.work_dir / 'curves.png'
     plot(chosen, out, str(args.work_dir))
     print(f'wrote {out} ({", ".join(chosen)})')
