@@ -102,16 +102,21 @@ def test_deploy_after_loading_an_official_checkpoint(tmp_path):
 
 @pytest.mark.parametrize('with_cp', [False, True])
 def test_channels_last_training_gives_the_same_gradients(with_cp):
-    plain, fast = _pair(drop_path_rate=0.0, with_cp=with_cp)
+    """Gradients of the channels-last (default) path against the plain path run in float64. The reference is
+    float64 because the plain path's own fp32 gradients of the conv parts are off by up to ~6% on some CPUs
+    (seen on AMD Zen 5 with torch 2.14.1; every conv and BatchNorm of it is exact on its own)."""
+    reference, fast = _pair(drop_path_rate=0.0, with_cp=with_cp)
+    reference.double()
     x = torch.randn(2, 3, 96, 96)
     grads = []
-    for model in (plain, fast):
+    for model, inputs in ((reference, x.double()), (fast, x)):
         model.train()
-        sum(out.pow(2).mean() for out in model(x)).backward()
-        grads.append({name: p.grad for name, p in model.named_parameters()})
+        sum(out.pow(2).mean() for out in model(inputs)).backward()
+        grads.append({name: p.grad.double() for name, p in model.named_parameters()})
     assert grads[0].keys() == grads[1].keys()
-    for name, grad in grads[0].items():
-        assert torch.allclose(grads[1][name], grad, rtol=1e-3, atol=1e-5), name
+    for name, want in grads[0].items():
+        error = (grads[1][name] - want).abs().max() / want.abs().max().clamp_min(1e-12)
+        assert error <= 1e-3, (name, float(error))
 
 
 def test_benchmark_tool_prints_every_column():
