@@ -4,7 +4,9 @@ The official-format files are written here. The reference logits come from a fun
 re-statement of the official classifier's forward pass over the file's tensors, independent of
 convmlp_mm's modules.
 """
+import argparse
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +19,7 @@ from convmlp_mm import ConvMLP
 from convmlp_mm.models.official import NotConvMLPCheckpointError, detect_arch
 from convmlp_mm.models.pretrained import load_pretrained
 
-from .conftest import ROOT, official_file, run_tool
+from .conftest import ROOT, official_file, official_state_dict, run_tool
 
 CLS = ROOT / 'configs' / 'classification'
 
@@ -78,7 +80,8 @@ def test_converted_classifier_gives_identical_logits(tmp_path, arch):
     from mmpretrain.registry import MODELS
     state = official_file(arch, tmp_path / f'convmlp_{arch}_imagenet.pth')
     proc = run_tool('convert_official.py', str(tmp_path / f'convmlp_{arch}_imagenet.pth'), str(tmp_path / 'out'))
-    assert f'ConvMLP-{arch.upper()} ImageNet classifier' in proc.stdout
+    assert f'ConvMLP-{arch.upper()} classifier, 1000 classes (ImageNet-1k)' in proc.stdout
+    assert f'released weights' in proc.stdout and f'convmlp_{arch}_backbone.pth' in proc.stdout
     cfg = Config.fromfile(str(CLS / f'convmlp_{arch}_in1k.py'))
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model).eval()
@@ -90,6 +93,78 @@ def test_converted_classifier_gives_identical_logits(tmp_path, arch):
     diff = (ours - reference).abs().max().item()
     print(f'ConvMLP-{arch.upper()}: max abs logit difference {diff:.2e}')
     assert diff <= 1e-5
+
+
+def converted_logits(config: Path, checkpoint: Path, x: torch.Tensor) -> torch.Tensor:
+    """Logits of the config's mmpretrain classifier with the checkpoint loaded strictly."""
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    model = MODELS.build(Config.fromfile(str(config)).model).eval()
+    load_checkpoint(model, str(checkpoint), strict=True)
+    with torch.no_grad():
+        return model(x, mode='tensor')
+
+
+@pytest.mark.parametrize('arch, dataset, num_classes', [('s', 'cifar10', 10), ('m', 'flowers102', 102)])
+def test_fine_tuned_classifier_is_named_after_its_data_set(tmp_path, arch, dataset, num_classes):
+    official = tmp_path / f'convmlp_{arch}_{dataset}.pth'
+    state = official_file(arch, official, num_classes=num_classes)
+    proc = run_tool('convert_official.py', str(official), str(tmp_path / 'out'))
+    config = f'configs/classification/convmlp_{arch}_{dataset}.py'
+    assert f'{num_classes} classes' in proc.stdout and f'for {config}' in proc.stdout
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [f'convmlp_{arch}_{dataset}.pth']
+    x = torch.rand(2, 3, 224, 224) * 4 - 2
+    diff = (converted_logits(ROOT / config, tmp_path / 'out' / f'convmlp_{arch}_{dataset}.pth', x)
+            - reference_logits(state, x)).abs().max().item()
+    assert diff <= 1e-5
+
+
+def test_head_of_no_known_data_set_is_converted_with_a_note(tmp_path):
+    official_file('s', tmp_path / 'pets.pth', num_classes=37)
+    proc = run_tool('convert_official.py', str(tmp_path / 'pets.pth'), str(tmp_path / 'out'))
+    assert '37 classes (none of the paper data sets)' in proc.stdout
+    assert 'model.head.num_classes=37' in proc.stdout
+    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['convmlp_s_37cls.pth']
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return exec, ('raise SystemExit("code ran")',)
+
+
+@pytest.mark.parametrize('ema', [False, True], ids=['trained', 'ema'])
+def test_timm_training_checkpoint(tmp_path, ema):
+    """What timm's CheckpointSaver writes during the official training: weights of a DDP model, EMA
+    weights, optimizer state, the arguments as an argparse.Namespace."""
+    trained, averaged = official_state_dict('s', 10), official_state_dict('s', 10)
+    averaged = {k: v + 0.01 if v.is_floating_point() else v for k, v in averaged.items()}
+    args = argparse.Namespace(model='convmlp_s_classification', lr=3e-4, epochs=50, mixup=0.8, mean=(0.4914,),
+                              model_ema=True, dataset='cifar10')
+    checkpoint = dict(epoch=59, arch='convmlp_s_classification', version=2, args=args, metric=98.0,
+                      state_dict={f'module.{k}': v for k, v in trained.items()}, state_dict_ema=averaged,
+                      optimizer=dict(state={}, param_groups=[dict(lr=1e-5, params=[0, 1])]))
+    torch.save(checkpoint, tmp_path / 'last.pth')
+    proc = run_tool('convert_official.py', str(tmp_path / 'last.pth'), str(tmp_path / 'out'),
+                    *(['--ema'] if ema else []))
+    assert 'timm training checkpoint (epoch 59, model convmlp_s_classification)' in proc.stdout
+    assert ('EMA weights (state_dict_ema)' if ema else 'which --ema converts instead') in proc.stdout
+    converted = torch.load(tmp_path / 'out' / 'convmlp_s_cifar10.pth', weights_only=True)['state_dict']
+    want = averaged if ema else trained
+    assert all(torch.equal(converted[f'backbone.{k}'], v) for k, v in want.items() if not k.startswith('head.'))
+    assert torch.equal(converted['head.fc.weight'], want['head.weight'])
+    # The Namespace is allowed for this read only: anything else in such a file is still refused.
+    checkpoint['args'] = _RunsCode()
+    torch.save(checkpoint, tmp_path / 'hostile.pth')
+    proc = run_tool('convert_official.py', str(tmp_path / 'hostile.pth'), str(tmp_path / 'o2'), check=False)
+    assert proc.returncode == 1 and 'was not loaded: it refers to builtins.exec' in proc.stderr
+    assert 'code ran' not in proc.stdout + proc.stderr and not (tmp_path / 'o2').exists()
+
+
+def test_ema_flag_on_released_weights_is_a_clear_error(tmp_path):
+    official_file('s', tmp_path / 'convmlp_s_imagenet.pth')
+    proc = run_tool('convert_official.py', str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path / 'o'), '--ema',
+                    check=False)
+    assert proc.returncode == 1 and 'plain state_dict (released weights)' in proc.stderr and 'drop --ema' in proc.stderr
 
 
 def test_backbone_file_fits_detection_backbone_exactly(tmp_path):

@@ -71,33 +71,38 @@ def tables(rows: Dict[str, List[Tuple[dict, Tuple[int, int, Optional[float]]]]])
         return str(values[0]) if values else '–'
 
     out = {}
-    lines = [f'| model | backbone | params | GMACs ({SIZES["det"][1]}) | box AP | mask AP | images/s | config |',
-             '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    lines = [f'| model | backbone | params | GMACs ({SIZES["det"][1]}) | box AP | mask AP | images/s | config | weights |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for model, (params, macs, ips) in rows['det']:
         detector = 'RetinaNet' if 'retinanet' in model['Name'] else 'Mask R-CNN'
         lines.append(f'| {detector} | {backbone_name(model)} | {params / 1e6:.1f}M | {macs / 1e9:.1f} '
                      f'| {metric(model, "box AP")} | {metric(model, "mask AP")} | {speed_cell(ips)} '
-                     f'| {link(model["Config"])} |')
+                     f'| {link(model["Config"])} | {weights(model)} |')
     out['det'] = '\n'.join(lines)
-    lines = [f'| model | backbone | params | GMACs ({SIZES["seg"][1]}) | mIoU | images/s | config |',
-             '| --- | --- | --- | --- | --- | --- | --- |']
+    lines = [f'| model | backbone | params | GMACs ({SIZES["seg"][1]}) | mIoU | images/s | config | weights |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- |']
     for model, (params, macs, ips) in rows['seg']:
         lines.append(f'| Semantic FPN | {backbone_name(model)} | {params / 1e6:.1f}M | {macs / 1e9:.1f} '
-                     f'| {metric(model, "mIoU")} | {speed_cell(ips)} | {link(model["Config"])} |')
+                     f'| {metric(model, "mIoU")} | {speed_cell(ips)} | {link(model["Config"])} | {weights(model)} |')
     out['seg'] = '\n'.join(lines)
     lines = ['| model | params | GMACs @224 | top-1 | images/s | config | weights |',
              '| --- | --- | --- | --- | --- | --- | --- |']
     for model, (params, macs, ips) in rows['in1k']:
         lines.append(f'| {backbone_name(model)} | {params / 1e6:.1f}M | {macs / 1e9:.1f} '
                      f'| {metric(model, "Top 1 Accuracy")} | {speed_cell(ips)} | {link(model["Config"])} '
-                     f'| [official]({model["Weights"]}) |')
+                     f'| {weights(model)} |')
     out['in1k'] = '\n'.join(lines)
-    lines = ['| model | dataset | params | top-1 | config |', '| --- | --- | --- | --- | --- |']
+    lines = ['| model | dataset | params | top-1 | config | weights |', '| --- | --- | --- | --- | --- | --- |']
     for model, (params, _, _) in rows['finetune']:
         lines.append(f'| {backbone_name(model)} | {model["Results"][0]["Dataset"]} | {params / 1e6:.1f}M '
-                     f'| {metric(model, "Top 1 Accuracy")} | {link(model["Config"])} |')
+                     f'| {metric(model, "Top 1 Accuracy")} | {link(model["Config"])} | {weights(model)} |')
     out['finetune'] = '\n'.join(lines)
     return out
+
+
+def weights(model: dict) -> str:
+    """The official trained checkpoint of the row's model, as a link."""
+    return f'[official]({model["Weights"]})'
 
 
 def backbone_name(model: dict) -> str:

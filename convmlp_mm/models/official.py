@@ -1,17 +1,26 @@
-"""The official ConvMLP ImageNet checkpoints (``convmlp_{s,m,l}_imagenet.pth``): recognising them and
-converting them to OpenMMLab checkpoints.
+"""The official ConvMLP classifier checkpoints: recognising them and converting them to OpenMMLab checkpoints.
 
-An official file is a plain state_dict of the paper's classifier: the backbone's keys as
-:class:`~convmlp_mm.ConvMLP` names them, the final LayerNorm ``norm.*`` and the linear ``head.*``.
+The released files (``convmlp_{s,m,l}_imagenet.pth`` and the fine-tuned ``convmlp_{s,m,l}_{cifar10,cifar100,
+flowers102}.pth``) are plain state_dicts of the paper's classifier: the backbone's keys as
+:class:`~convmlp_mm.ConvMLP` names them, the final LayerNorm ``norm.*`` and the linear ``head.*`` (1000, 10,
+100 or 102 classes). The official code trains with timm, whose training checkpoints hold the same keys under
+``state_dict`` (and ``state_dict_ema`` for runs with a model EMA) beside the optimizer state and the run's
+arguments as an ``argparse.Namespace``.
 """
+import argparse
 from collections import OrderedDict
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import torch
 
 from .backbones import ConvMLP
+from .pretrained import read_checkpoint
 
 HEAD_KEYS = ('head.weight', 'head.bias')
+#: Head size -> the dataset of our config for it (``configs/classification/convmlp_{arch}_{dataset}.py``) and
+#: its name, for the data sets the paper trains or fine-tunes on.
+DATASETS = {1000: ('in1k', 'ImageNet-1k'), 10: ('cifar10', 'CIFAR-10'), 100: ('cifar100', 'CIFAR-100'),
+            102: ('flowers102', 'Flowers-102')}
 
 
 class NotConvMLPCheckpointError(ValueError):
@@ -20,6 +29,46 @@ class NotConvMLPCheckpointError(ValueError):
 
 def _expected_shapes(arch: str) -> Dict[str, torch.Size]:
     return {k: v.shape for k, v in ConvMLP(arch=arch, final_norm=True).state_dict().items()}
+
+
+def read_official(filename: str, ema: bool = False) -> Tuple[Dict[str, torch.Tensor], str]:
+    """The classifier state_dict of an official file, and a line saying what the file was.
+
+    Takes a released (plain) state_dict or a timm training checkpoint; of the latter, ``ema`` picks the
+    EMA weights (``state_dict_ema``) instead of the trained ones. Loaded with ``weights_only``: the
+    ``argparse.Namespace`` of a timm checkpoint is allowed for this read only, since it holds plain values.
+    """
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        checkpoint = read_checkpoint(filename)
+    if not isinstance(checkpoint, dict):
+        raise NotConvMLPCheckpointError(f'{filename} holds a {type(checkpoint).__name__}, not a state_dict')
+    if 'state_dict' not in checkpoint:
+        if ema:
+            raise NotConvMLPCheckpointError(f'--ema: {filename} is a plain state_dict (released weights), not a '
+                                            f'timm training checkpoint with EMA weights; drop --ema')
+        return checkpoint, 'released weights (a plain state_dict)'
+    has_ema = isinstance(checkpoint.get('state_dict_ema'), dict)
+    if ema and not has_ema:
+        raise NotConvMLPCheckpointError(f'--ema: {filename} has no state_dict_ema (the run had no model EMA); '
+                                        f'drop --ema to convert its trained weights')
+    state_dict = checkpoint['state_dict_ema' if ema else 'state_dict']
+    # weights saved from a DistributedDataParallel model without unwrapping it
+    state_dict = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state_dict.items())
+    args = checkpoint.get('args')
+    about = [f'epoch {checkpoint["epoch"]}' if 'epoch' in checkpoint else None,
+             f'model {args.model}' if getattr(args, 'model', None) else None]
+    what = 'its EMA weights (state_dict_ema)' if ema else 'its trained weights (state_dict)'
+    if has_ema and not ema:
+        what += '; it also holds EMA weights, which --ema converts instead'
+    return state_dict, f'timm training checkpoint ({", ".join(a for a in about if a)}), {what}'
+
+
+def dataset_of(state_dict: Dict[str, torch.Tensor]) -> Tuple[int, Optional[str], Optional[str]]:
+    """(number of classes, our config's dataset key, dataset name) of a classifier state_dict's head;
+    the key and name are None for a head that fits none of the paper's data sets."""
+    num_classes = state_dict['head.weight'].shape[0]
+    key, name = DATASETS.get(num_classes, (None, None))
+    return num_classes, key, name
 
 
 def detect_arch(state_dict: Dict[str, torch.Tensor], name: str = 'checkpoint') -> str:
