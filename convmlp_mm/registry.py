@@ -1,7 +1,7 @@
 """The registries that convmlp_mm's modules and transforms live in.
 
-``MODELS``, ``TRANSFORMS`` and ``HOOKS`` are children of mmengine's root registries with scope ``convmlp_mm``.
-What :func:`register_model` / :func:`register_transform` / :func:`register_hook` register goes into them
+``MODELS``, ``TRANSFORMS``, ``HOOKS`` and ``PARAM_SCHEDULERS`` are children of mmengine's root registries with scope ``convmlp_mm``.
+What the ``register_*`` decorators below register goes into them
 *and* into the root:
 
 - ``type='convmlp_mm.ConvMLP'`` is resolved by mmengine through the root's child with that scope;
@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
@@ -22,6 +23,8 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='convmlp_mm', locations
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='convmlp_mm',
                       locations=['convmlp_mm.datasets'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='convmlp_mm', locations=['convmlp_mm.engine'])
+PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope='convmlp_mm',
+                            locations=['convmlp_mm.engine'])
 
 ClassType = TypeVar('ClassType', bound=type)
 
@@ -44,4 +47,11 @@ def register_hook(cls: ClassType) -> ClassType:
     """Class decorator: register a Runner hook the same way, for every library's runs."""
     HOOKS.register_module(module=cls)
     MMENGINE_HOOKS.register_module(module=cls)
+    return cls
+
+
+def register_param_scheduler(cls: ClassType) -> ClassType:
+    """Class decorator: register a parameter scheduler the same way, for every library's runs."""
+    PARAM_SCHEDULERS.register_module(module=cls)
+    MMENGINE_PARAM_SCHEDULERS.register_module(module=cls)
     return cls

@@ -5,3 +5,5 @@ model = dict(
         arch='l',
         init_cfg=dict(checkpoint='https://shi-labs.com/projects/convmlp/checkpoints/convmlp_l_imagenet.pth')),
     head=dict(in_channels=768))
+train_dataloader = dict(batch_size=64)  # official: 64 for every L model
+auto_scale_lr = dict(base_batch_size=64)
