@@ -227,6 +227,17 @@ def test_our_demo_on_segmentation_configs(config, toy_ade, tmp_path):
     assert len(list((tmp_path / 'out' / 'vis').iterdir())) == 1
 
 
+def test_upstream_test_on_the_full_size_segmentation_config(toy_ade, tmp_path):
+    """mmseg's test.py on the ADE20K config, whose test pipeline checks labels, with the toy set (ADE20K's
+    layout and label range) in place of ADE20K, random weights."""
+    config = ROOT / FULL['mmseg'][0]
+    weights = random_checkpoint(str(config), tmp_path / 'model.pth')
+    proc = run_upstream('mmseg', 'test.py', str(config), str(weights), '--work-dir', str(tmp_path / 'work'),
+                        '--cfg-options', f'test_dataloader.dataset.data_root={toy_ade}/')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'mIoU:' in proc.stdout + proc.stderr
+
+
 class _RunsCode:
     """Unpickling this touches a file: what a hostile checkpoint could do instead."""
 
