@@ -19,7 +19,7 @@ from PIL import Image
 
 import convmlp_mm  # noqa: F401  (lets weights_only loading read mmengine's checkpoints, as in every tool)
 
-from .conftest import ROOT, run_tool, toy_options
+from .conftest import ROOT, run_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -33,8 +33,8 @@ FULL = {
     'mmseg': ['configs/segmentation/fpn_convmlp_s_ade20k.py'],
     'mmpretrain': ['configs/classification/convmlp_s_in1k.py', 'configs/classification/convmlp_s_cifar10.py'],
 }
-# Where each library's train.py writes checkpoints at the end of the short runs below, and what its
-# --resume looks like (mmseg's is a plain switch; mmdet's and mmpretrain's take an optional path).
+# The checkpoint each library's train.py writes at the end of the short runs below. All three resume with
+# `--resume` alone (mmseg's is a plain switch; mmdet's and mmpretrain's also take a path).
 LAST = {'mmdet': 'epoch_2.pth', 'mmseg': 'iter_8.pth', 'mmpretrain': 'epoch_2.pth'}
 
 

@@ -41,7 +41,7 @@ def main() -> None:
               f'model.head.num_classes={num_classes} and data_preprocessor.num_classes={num_classes}.')
     else:
         name, target = f'convmlp_{arch}_{dataset}.pth', f'configs/classification/convmlp_{arch}_{dataset}.py'
-    outputs = {name: (to_classifier(state_dict), f'mmpretrain classifier' + (f' for {target}' if target else ''))}
+    outputs = {name: (to_classifier(state_dict), 'mmpretrain classifier' + (f' for {target}' if target else ''))}
     if dataset == 'in1k':
         outputs[f'convmlp_{arch}_backbone.pth'] = (
             to_backbone(state_dict), 'backbone only, for init_cfg of the detection/segmentation configs')

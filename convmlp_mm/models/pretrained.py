@@ -38,6 +38,8 @@ def read_checkpoint(filename: str, map_location: str = 'cpu') -> Any:
         raise PretrainedWeightsError(
             f'Pretrained weights not found: {filename}. Point model.backbone.init_cfg.checkpoint at an '
             f'existing file, or train from scratch with --cfg-options model.backbone.init_cfg=None') from err
+    except UnsafeCheckpointError:
+        raise  # its message says all there is to say
     except Exception as err:
         if remote:
             raise PretrainedWeightsError(f'Could not load the pretrained weights {filename}: {err}') from err
