@@ -11,7 +11,7 @@ root:
 Registering in the root rather than in ``mmdet.registry.MODELS`` etc. is what lets ``import convmlp_mm``
 avoid importing mmdet or mmseg: a user with only one of them installed can still use the backbone.
 """
-from typing import TypeVar
+from typing import Callable, TypeVar
 
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
@@ -29,29 +29,16 @@ PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDUL
 ClassType = TypeVar('ClassType', bound=type)
 
 
-def register_model(cls: ClassType) -> ClassType:
-    """Class decorator: register ``cls`` in ``convmlp_mm``'s registry and in mmengine's root registry."""
-    MODELS.register_module(module=cls)
-    MMENGINE_MODELS.register_module(module=cls)
-    return cls
+def _registering_in(registry: Registry, root: Registry, what: str) -> Callable[[ClassType], ClassType]:
+    def register(cls: ClassType) -> ClassType:
+        registry.register_module(module=cls)
+        root.register_module(module=cls)
+        return cls
+    register.__doc__ = f"Class decorator: register {what} in ``convmlp_mm``'s registry and in mmengine's root one."
+    return register
 
 
-def register_transform(cls: ClassType) -> ClassType:
-    """Class decorator: register a data transform the same way, for every library's pipelines."""
-    TRANSFORMS.register_module(module=cls)
-    MMENGINE_TRANSFORMS.register_module(module=cls)
-    return cls
-
-
-def register_hook(cls: ClassType) -> ClassType:
-    """Class decorator: register a Runner hook the same way, for every library's runs."""
-    HOOKS.register_module(module=cls)
-    MMENGINE_HOOKS.register_module(module=cls)
-    return cls
-
-
-def register_param_scheduler(cls: ClassType) -> ClassType:
-    """Class decorator: register a parameter scheduler the same way, for every library's runs."""
-    PARAM_SCHEDULERS.register_module(module=cls)
-    MMENGINE_PARAM_SCHEDULERS.register_module(module=cls)
-    return cls
+register_model = _registering_in(MODELS, MMENGINE_MODELS, 'a model')
+register_transform = _registering_in(TRANSFORMS, MMENGINE_TRANSFORMS, 'a data transform')
+register_hook = _registering_in(HOOKS, MMENGINE_HOOKS, 'a Runner hook')
+register_param_scheduler = _registering_in(PARAM_SCHEDULERS, MMENGINE_PARAM_SCHEDULERS, 'a parameter scheduler')

@@ -23,6 +23,17 @@ def run_tool(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Com
     return proc
 
 
+class RunsCode:
+    """Unpickling this touches ``marker``: what a hostile checkpoint could do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+        return pathlib.Path.touch, (pathlib.Path(self.marker),)
+
+
 def official_state_dict(arch: str, num_classes: int = 1000) -> dict:
     """A random state_dict laid out like the official ``convmlp_{arch}_imagenet.pth`` (or, with another
     ``num_classes``, a fine-tuned ``convmlp_{arch}_cifar10.pth`` etc.), classifier keys included, with

@@ -9,6 +9,8 @@ from mmengine.logging import HistoryBuffer, MessageHub
 
 import convmlp_mm  # noqa: F401  (installs the allow-list)
 
+from .conftest import RunsCode
+
 
 def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
     hub = MessageHub.get_instance('safety-test')
@@ -24,15 +26,6 @@ def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
     assert loaded['meta']['seed'] == 3 and torch.equal(loaded['state_dict']['w'], torch.ones(2))
 
 
-class _RunsCode:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        import pathlib
-        return pathlib.Path.touch, (pathlib.Path(self.marker),)
-
-
 class _ReachesOtherAttribute:
     def __reduce__(self):
         return getattr, (HistoryBuffer, '__init__')
@@ -41,7 +34,7 @@ class _ReachesOtherAttribute:
 def test_checkpoint_that_runs_code_is_refused_and_nothing_runs(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'payload': _RunsCode(marker)}, path)
+    torch.save({'state_dict': {}, 'payload': RunsCode(marker)}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, map_location='cpu')
     assert not marker.exists()

@@ -19,7 +19,7 @@ from PIL import Image
 
 import convmlp_mm  # noqa: F401  (lets weights_only loading read mmengine's checkpoints, as in every tool)
 
-from .conftest import ROOT, run_tool
+from .conftest import ROOT, RunsCode, run_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -60,32 +60,25 @@ def short_run_config(lib: str, data: Path, folder: Path, name: str, hooks=(), re
     if hooks:
         lines += ["custom_imports = dict(imports=['convmlp_mm', 'tests.fault_hooks'], allow_failed_imports=False)",
                   f'custom_hooks = {hooks!r}']
-    if lib == 'mmdet':  # 8 images, batches of 2
-        lines += ['train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))',
-                  'val_dataloader = dict(dataset=dict(data_root=data_root))',
-                  'test_dataloader = val_dataloader',
-                  "val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')",
+    batch, interval = {'mmdet': (2, 1), 'mmseg': (2, 4), 'mmpretrain': (6, 1)}[lib]
+    lines += [f'train_dataloader = dict(batch_size={batch}, dataset=dict(data_root=data_root))',
+              'val_dataloader = dict(dataset=dict(data_root=data_root))',
+              'test_dataloader = val_dataloader',
+              f'default_hooks = dict(checkpoint=dict(interval={interval}, max_keep_ckpts=-1), logger=dict(interval=1))']
+    if lib == 'mmdet':  # 8 images: 2 epochs of 4 iterations
+        lines += ["val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')",
                   'test_evaluator = val_evaluator',
                   # after 8 iterations no score passes 0.05, and CocoMetric would have nothing to evaluate
                   'model = dict(test_cfg=dict(score_thr=0.0))',
-                  'train_cfg = dict(max_epochs=2, val_interval=2)',
-                  'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=-1), logger=dict(interval=1))']
-    elif lib == 'mmseg':  # 4 images, batches of 2, an infinite sampler
-        lines += ['train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))',
-                  'val_dataloader = dict(dataset=dict(data_root=data_root))',
-                  'test_dataloader = val_dataloader',
-                  'train_cfg = dict(max_iters=8, val_interval=8)',
-                  "param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=8)]",
-                  'default_hooks = dict(checkpoint=dict(interval=4, max_keep_ckpts=-1), logger=dict(interval=1))']
-    else:  # 24 images, batches of 6; drop path on, so that resumption must restore the torch RNG
-        lines += ['train_dataloader = dict(batch_size=6, dataset=dict(data_root=data_root))',
-                  'val_dataloader = dict(dataset=dict(data_root=data_root))',
-                  'test_dataloader = val_dataloader',
-                  'model = dict(backbone=dict(drop_path_rate=0.1))',
+                  'train_cfg = dict(max_epochs=2, val_interval=2)']
+    elif lib == 'mmseg':  # 4 images, an infinite sampler: 8 iterations
+        lines += ['train_cfg = dict(max_iters=8, val_interval=8)',
+                  "param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=8)]"]
+    else:  # 24 images: 2 epochs of 4; drop path on, so that resumption must restore the torch RNG
+        lines += ['model = dict(backbone=dict(drop_path_rate=0.1))',
                   'train_cfg = dict(max_epochs=2, val_interval=2)',
                   "param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=True, end=1, "
-                  "convert_to_iter_based=True)]",
-                  'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=-1), logger=dict(interval=1))']
+                  "convert_to_iter_based=True)]"]
     path = folder / name
     path.write_text('\n'.join(lines) + '\n')
     return path
@@ -238,22 +231,11 @@ def test_upstream_test_on_the_full_size_segmentation_config(toy_ade, tmp_path):
     assert 'mIoU:' in proc.stdout + proc.stderr
 
 
-class _RunsCode:
-    """Unpickling this touches a file: what a hostile checkpoint could do instead."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        import pathlib
-        return pathlib.Path.touch, (pathlib.Path(self.marker),)
-
-
 @pytest.mark.parametrize('door', ['our test.py', 'our demo.py', 'our train.py --resume', "mmdet's test.py"])
 def test_code_running_checkpoint_is_refused_with_one_clear_message(door, toy_coco, tmp_path):
     marker = tmp_path / 'pwned'
     bad = tmp_path / 'bad.pth'
-    torch.save({'state_dict': {}, 'meta': {'note': _RunsCode(marker)}}, bad)
+    torch.save({'state_dict': {}, 'meta': {'note': RunsCode(marker)}}, bad)
     cfg = short_run_config('mmdet', toy_coco, tmp_path, 'run.py', record_backend=False)
     if door == 'our test.py':
         proc = run_tool('test.py', str(cfg), str(bad), '--work-dir', str(tmp_path / 'w'), check=False)
@@ -267,7 +249,7 @@ def test_code_running_checkpoint_is_refused_with_one_clear_message(door, toy_coc
     assert proc.returncode != 0
     assert not marker.exists()
     message = f'{bad} was not loaded: it refers to'
-    # the globals the pickle refers to: what _RunsCode.__reduce__ wrote
+    # the globals the pickle refers to: what RunsCode.__reduce__ wrote
     assert f'{message} pathlib.Path, pathlib.PosixPath,' in proc.stderr, proc.stderr[-2000:]
     assert 'weights_only=False' not in proc.stderr and 'README.md#checkpoints-that-hold-other-objects' in proc.stderr
     if door.startswith('our'):
