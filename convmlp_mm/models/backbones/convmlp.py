@@ -3,7 +3,10 @@
 Module and parameter names follow the official ImageNet checkpoints
 (``convmlp_{s,m,l}_imagenet.pth``), so those files load into this backbone without any key conversion.
 """
+import copy
 import inspect
+import itertools
+import weakref
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -100,7 +103,8 @@ class ConvMLPBlock(nn.Module):
         self.deploy = False  # set by ConvMLP.switch_to_deploy()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.deploy and not self.training and _onednn_fusable(x):  # the fused path has no drop path
+        # The fused path has no drop path: inference only.
+        if self.deploy and not self.training and _onednn_fusable(x, self.channel_mlp1.fc1.weight):
             x = _fused_mlp_residual(x, self.norm1(x), self.channel_mlp1)
             x = self._connect(x)
             return _fused_mlp_residual(x, self.norm2(x), self.channel_mlp2)
@@ -130,16 +134,24 @@ class ConvMLPBlock(nn.Module):
 
 # A private op (the one torch.compile's CPU backend emits), so it is looked up rather than assumed.
 _ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+# oneDNN's bf16 kernels need AVX-512 (BW/VL/DQ) or AVX-NE-CONVERT; without them it has no bf16 primitive.
+_ONEDNN_BF16 = _ONEDNN_LINEAR and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
-def _onednn_fusable(x: torch.Tensor) -> bool:
-    """Whether a deployed block may run its channel MLPs as fused oneDNN kernels: fp32 CPU inference in
-    eager mode, outside autocast. Exporters and compilers get the plain ops, which they know how to
-    translate and fuse."""
-    return (_ONEDNN_LINEAR and x.device.type == 'cpu' and x.dtype == torch.float32
-            and not torch.is_grad_enabled() and not torch.is_autocast_enabled('cpu')
-            and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
-            and not torch.compiler.is_exporting() and not torch.onnx.is_in_onnx_export())
+def _graph_capture() -> bool:
+    """Whether the forward pass is being traced, compiled or exported rather than run."""
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+            or torch.onnx.is_in_onnx_export())
+
+
+def _onednn_fusable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a deployed block may run its channel MLPs as fused oneDNN kernels: CPU inference in eager
+    mode, outside autocast, with activations and weights both fp32 (or both bf16 where oneDNN has bf16).
+    Exporters and compilers get the plain ops, which they know how to translate and fuse."""
+    if x.dtype != weight.dtype or x.dtype not in (torch.float32, torch.bfloat16):
+        return False
+    return (_ONEDNN_LINEAR and (x.dtype == torch.float32 or _ONEDNN_BF16) and x.device.type == 'cpu'
+            and not torch.is_grad_enabled() and not torch.is_autocast_enabled('cpu') and not _graph_capture())
 
 
 def _fused_mlp_residual(x: torch.Tensor, z: torch.Tensor, mlp: ChannelMLP) -> torch.Tensor:
@@ -227,6 +239,14 @@ class ConvMLP(BaseModule):
             stages use anyway, so the model never copies between layouts; the returned levels are
             channels-last too. Same values as ``False`` (the plain NCHW path), faster on CPUs and on
             GPUs with tensor cores. Defaults to True.
+        fast_inference (bool): In eval mode without gradients (testing, validation, the inferencers), run
+            a fused copy of the backbone instead: the one :meth:`switch_to_deploy` makes (BatchNorms
+            folded into convs, LayerNorm affines into linear layers, fused oneDNN channel-MLP kernels on
+            CPUs). The copy is made on the first such call and again whenever the weights have changed
+            or the model was switched to eval mode again; it costs a second copy of the backbone's
+            weights. Under bf16 autocast the copy is kept in bf16, so the fused kernels run in bf16 too.
+            Outputs equal the plain path's to float rounding. Tracing, ``torch.compile`` and exporters
+            get the plain ops. Defaults to True.
         final_norm (bool): Apply a LayerNorm (``norm`` in the official checkpoints) to the last level,
             as the paper's classifier does before global average pooling. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config. ``dict(type='Pretrained',
@@ -254,6 +274,7 @@ class ConvMLP(BaseModule):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  channels_last: bool = True,
+                 fast_inference: bool = True,
                  final_norm: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  **unknown) -> None:
@@ -273,6 +294,7 @@ class ConvMLP(BaseModule):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.channels_last = channels_last
+        self.fast_inference = fast_inference
         self.deploy = False
         self.tokenizer = ConvTokenizer(in_channels, channels, norm_cfg)
         self.conv_stages = ConvStage(self.arch['n_conv_blocks'], channels, dims[0], dims[0], norm_cfg, with_cp)
@@ -351,6 +373,9 @@ class ConvMLP(BaseModule):
             for module in self.modules():
                 if isinstance(module, _BatchNorm):
                     module.eval()
+        # Weights can change without a trace in autograd's version counters (mmengine's EMAHook swaps
+        # them in through ``.data``, then calls eval()), so every mode switch drops the fused copies.
+        _FUSED_COPIES.pop(self, None)
         return self
 
     def init_weights(self) -> None:
@@ -370,8 +395,9 @@ class ConvMLP(BaseModule):
     @torch.no_grad()
     def switch_to_deploy(self) -> 'ConvMLP':
         """Fuse for inference: fold the BatchNorms of the conv parts into their convs and the LayerNorm
-        affines of the MLP blocks into the next linear layers. In fp32 CPU inference the channel MLPs then
-        run as fused oneDNN kernels (bias, GELU and residual inside the matmuls). Outputs stay the same (to
+        affines of the MLP blocks into the next linear layers. In CPU inference (fp32, or bf16 where oneDNN has
+        bf16 kernels) the channel MLPs then run as fused oneDNN kernels (bias, GELU and residual inside the
+        matmuls). Outputs stay the same (to
         float rounding); the model has fewer parameters and is for inference only. Call it after loading
         weights.
         """
@@ -388,7 +414,39 @@ class ConvMLP(BaseModule):
         self.deploy = True
         return self
 
+    def _fused_copy_dtype(self, x: torch.Tensor) -> Optional[torch.dtype]:
+        """The dtype of the fused copy that should run ``x`` (see ``fast_inference``), or None."""
+        if (not self.fast_inference or self.deploy or self.training or torch.is_grad_enabled()
+                or _graph_capture()):
+            return None
+        device = x.device.type
+        if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16:
+            return torch.bfloat16
+        return self.tokenizer.block[0].weight.dtype
+
+    def _fused_copy(self, dtype: torch.dtype) -> 'ConvMLP':
+        key = tuple((t.data_ptr(), t._version) for t in itertools.chain(self.parameters(), self.buffers()))
+        copies = _FUSED_COPIES.setdefault(self, {})
+        if dtype not in copies or copies[dtype][0] != key:
+            # Built outside inference mode, whose tensors could not become parameters.
+            with torch.inference_mode(False), torch.no_grad():
+                fused = copy.deepcopy(self)
+                fused.fast_inference = False
+                fused.eval().switch_to_deploy()
+                fused.requires_grad_(False).to(dtype)
+            copies[dtype] = (key, fused)
+        return copies[dtype][1]
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        dtype = self._fused_copy_dtype(x)
+        if dtype == torch.bfloat16:
+            # Autocast would run LayerNorm in fp32 and cast around every matmul (and rule out the fused
+            # kernels); the bf16 copy stays in bf16 throughout, its LayerNorms and convs accumulating in
+            # fp32 inside their kernels.
+            with torch.autocast(x.device.type, enabled=False):
+                return self._fused_copy(dtype)(x.to(dtype))
+        if dtype is not None:
+            return self._fused_copy(dtype)(x)
         levels = []
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -406,6 +464,11 @@ class ConvMLP(BaseModule):
                 feat = feat.permute(0, 3, 1, 2)  # an NCHW view of channels-last memory
                 levels.append(feat if self.channels_last else feat.contiguous())
         return tuple(levels[i] for i in self.out_indices)
+
+
+# The fused copies of backbones with ``fast_inference``, per dtype with the weights they were made from.
+# Kept outside the modules, so that they are in no state dict and are not deep-copied or pickled with them.
+_FUSED_COPIES: 'weakref.WeakKeyDictionary[ConvMLP, Dict[torch.dtype, tuple]]' = weakref.WeakKeyDictionary()
 
 
 def _paper_init(module: nn.Module) -> None:
