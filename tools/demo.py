@@ -1,11 +1,13 @@
 """Run a trained model on images: draw detections / segmentation masks, or print the top-5 classes.
 
-    python tools/demo.py IMAGE_OR_FOLDER CONFIG CHECKPOINT [--out-dir outputs/] [--device cpu]
+    python tools/demo.py IMAGE_OR_FOLDER CONFIG CHECKPOINT [--out-dir outputs/] [--device cpu] [--bf16 | --fp16]
 
 The config's ``default_scope`` picks MMDetection's, MMSegmentation's or MMPretrain's inferencer. Drawn
-images go to OUT_DIR/vis/.
+images go to OUT_DIR/vis/. The ConvMLP backbone runs its fused copy (``fast_inference``); ``--bf16``/``--fp16``
+run the network in reduced precision (``convmlp_mm.engine.mixed_precision``) where the device has it.
 """
 import argparse
+import contextlib
 import os
 import os.path as osp
 
@@ -13,7 +15,8 @@ import numpy as np
 from mmengine.config import Config
 
 import convmlp_mm  # noqa: F401  (registers ConvMLP; lets torch load mmengine checkpoints safely)
-from convmlp_mm.utils.cli import run_main
+from convmlp_mm.engine import mixed_precision
+from convmlp_mm.utils.cli import add_precision_flags, checked_precision, run_main
 
 
 def main() -> None:
@@ -23,19 +26,28 @@ def main() -> None:
     parser.add_argument('checkpoint')
     parser.add_argument('--out-dir', default='outputs', help='where to write the drawn images')
     parser.add_argument('--device', default='cpu')
+    add_precision_flags(parser)
     args = parser.parse_args()
     for path in (args.inputs, args.config, args.checkpoint):
         if not osp.exists(path):
             raise SystemExit(f'{path} does not exist')
+    checked_precision(args.precision, args.device)  # before minutes of building and loading
+
+    def precision(model):
+        return mixed_precision(model, args.precision) if args.precision else contextlib.nullcontext()
+
     scope = Config.fromfile(args.config).get('default_scope')
     if scope == 'mmdet':
         from mmdet.apis import DetInferencer
-        DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
-                      show_progress=False)(args.inputs, out_dir=args.out_dir)
+        inferencer = DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
+                                   show_progress=False)
+        with precision(inferencer.model):
+            inferencer(args.inputs, out_dir=args.out_dir)
     elif scope == 'mmseg':
         from mmseg.apis import MMSegInferencer
-        MMSegInferencer(model=args.config, weights=args.checkpoint, device=args.device)(
-            args.inputs, out_dir=args.out_dir)
+        inferencer = MMSegInferencer(model=args.config, weights=args.checkpoint, device=args.device)
+        with precision(inferencer.model):
+            inferencer(args.inputs, out_dir=args.out_dir)
     elif scope == 'mmpretrain':
         from mmpretrain.apis import ImageClassificationInferencer
         from mmpretrain.utils import progress
@@ -43,7 +55,8 @@ def main() -> None:
         inferencer = ImageClassificationInferencer(model=args.config, pretrained=args.checkpoint,
                                                    device=args.device)
         os.makedirs(osp.join(args.out_dir, 'vis'), exist_ok=True)  # mmpretrain makes only the last level
-        results = inferencer(args.inputs, show_dir=osp.join(args.out_dir, 'vis'))
+        with precision(inferencer.model):
+            results = inferencer(args.inputs, show_dir=osp.join(args.out_dir, 'vis'))
         classes = inferencer.classes or [str(i) for i in range(len(results[0]['pred_scores']))]
         for index, result in enumerate(results):
             top = np.argsort(result['pred_scores'])[::-1][:5]

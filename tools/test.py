@@ -1,20 +1,20 @@
 """Evaluate a checkpoint on a config's test set (MMDetection / MMSegmentation / MMPretrain).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir W] [--out results.pkl] [--show-dir vis/]
-        [--cfg-options k=v ...] [--launcher pytorch]
+        [--bf16 | --fp16] [--cfg-options k=v ...] [--launcher pytorch]
 
-Metrics are printed and written to ``<work_dir>/<timestamp>/<timestamp>.json``.
+Metrics are printed and written to ``<work_dir>/<timestamp>/<timestamp>.json``. The ConvMLP backbone runs
+its fused copy in testing (``fast_inference``; ``--cfg-options model.backbone.fast_inference=False`` turns
+it off). ``--bf16``/``--fp16`` run the network in reduced precision, where the device has it natively.
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from convmlp_mm.utils.cli import (default_work_dir, enable_visualization, prepare_cpu_distributed, results_dumper,
-                                  run_main)
-from convmlp_mm.utils.data_check import check_dataset_paths
+from convmlp_mm.utils.cli import (add_precision_flags, enable_visualization, prepare_cpu_distributed, results_dumper,
+                                  run_main, test_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,6 +26,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show', action='store_true', help='show the predictions in a window')
     parser.add_argument('--show-dir', help='write images with the predictions drawn to this folder')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between shown images')
+    add_precision_flags(parser)
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, xxx=yyy format, e.g. test_dataloader.batch_size=2')
@@ -40,17 +41,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = test_config(args.config, args.checkpoint, args.cfg_options, args.work_dir, args.precision)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
-    cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show_dir, args.show, args.wait_time)
-    check_dataset_paths(cfg, ['test_dataloader'])
     prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     if args.out:

@@ -1,7 +1,7 @@
 """Train a detector, segmentor or classifier from a config (MMDetection / MMSegmentation / MMPretrain).
 
     python tools/train.py configs/detection/retinanet_convmlp_s_fpn.py [--work-dir W] [--resume [CKPT]]
-        [--amp] [--auto-scale-lr] [--tensorboard] [--cfg-options k=v ...] [--launcher pytorch]
+        [--amp [--amp-dtype bfloat16|float16]] [--auto-scale-lr] [--tensorboard] [--cfg-options k=v ...] [--launcher pytorch]
 
 The config's ``default_scope`` picks the library; mmengine's Runner does the rest. The training guards
 (atomic checkpoints, random state in checkpoints, stop on a NaN/inf loss) come with the configs (their
@@ -26,7 +26,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument('--amp', action='store_true', help='enable automatic-mixed-precision training (GPU)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed-precision training: fp16 with loss scaling on CUDA GPUs, bf16 on CPUs with '
+                             'avx512_bf16 or AMX')
+    parser.add_argument('--amp-dtype', choices=['bfloat16', 'float16'],
+                        help='with --amp: the reduced dtype (default: float16 on GPUs, bfloat16 on CPUs)')
     parser.add_argument('--tensorboard', action='store_true',
                         help='also log to TensorBoard (<work_dir>/<timestamp>/vis_data/): tensorboard --logdir W')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the total batch size')
@@ -52,8 +56,10 @@ def main() -> None:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    if args.amp_dtype and not args.amp:
+        raise SystemExit('--amp-dtype needs --amp')
     if args.amp:
-        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper)
+        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper, args.amp_dtype)
     if args.tensorboard:
         add_tensorboard(cfg)
     if args.auto_scale_lr:

@@ -1,23 +1,27 @@
 """What the tools do beyond mmengine's Runner, for all three libraries: config changes for
 tools/train.py and tools/test.py, and clean exits on user errors for every tool."""
+import argparse
 import os.path as osp
 import sys
 from typing import Callable, Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.device import get_device
 from mmengine.evaluator import BaseMetric
 
 from ..checkpoint_safety import UnsafeCheckpointError
 from ..datasets.transforms import LabelOutOfRangeError
-from ..engine import NonFiniteLossError, latest_valid_checkpoint, named_checkpoint
+from ..engine import (NonFiniteLossError, UnsupportedPrecisionError, check_precision, latest_valid_checkpoint,
+                      named_checkpoint)
+from ..engine.precision import parse_dtype
 from ..models.official import NotConvMLPCheckpointError
 from ..models.pretrained import PretrainedWeightsError
-from .data_check import BadAnnotationFileError, DatasetNotFoundError
+from .data_check import BadAnnotationFileError, DatasetNotFoundError, check_dataset_paths
 
 #: Errors whose message already says what is wrong and what to do: shown without a traceback.
 USER_ERRORS = (BadAnnotationFileError, DatasetNotFoundError, LabelOutOfRangeError, NonFiniteLossError,
-               NotConvMLPCheckpointError, PretrainedWeightsError, UnsafeCheckpointError)
+               NotConvMLPCheckpointError, PretrainedWeightsError, UnsafeCheckpointError, UnsupportedPrecisionError)
 
 
 def run_main(main: Callable[[], None]) -> None:
@@ -33,15 +37,58 @@ def default_work_dir(config_path: str) -> str:
     return osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
-def amp_optim_wrapper(optim_wrapper: ConfigDict) -> ConfigDict:
-    """The config's optimizer wrapper turned into mmengine's AmpOptimWrapper."""
-    if not torch.cuda.is_available():
-        raise SystemExit('--amp needs a CUDA GPU, and none is visible here (torch.cuda.is_available() is '
-                         "False; mmengine's AmpOptimWrapper does not run on the CPU). Drop --amp to train "
-                         'in fp32.')
-    if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+_FLAG = {'bfloat16': 'bf16', 'float16': 'fp16'}
+
+
+def add_precision_flags(parser: argparse.ArgumentParser) -> None:
+    """``--bf16``/``--fp16`` (stored as ``precision``): run the network in reduced precision."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--bf16', dest='precision', action='store_const', const='bfloat16',
+                       help='run the network in bf16 (CPUs with avx512_bf16 or AMX; CUDA GPUs from sm80)')
+    group.add_argument('--fp16', dest='precision', action='store_const', const='float16',
+                       help='run the network in fp16 (CUDA GPUs)')
+
+
+def checked_precision(precision: Optional[str], device: Optional[str] = None) -> Optional[str]:
+    """``precision`` from :func:`add_precision_flags`, once ``device`` (by default the one the Runner
+    picks) is known to run it natively."""
+    if precision is not None:
+        device_type = torch.device(device).type if device else get_device()
+        check_precision(device_type, parse_dtype(precision), f'--{_FLAG[precision]}')
+    return precision
+
+
+def amp_optim_wrapper(optim_wrapper: ConfigDict, dtype: Optional[str] = None) -> ConfigDict:
+    """The config's optimizer wrapper for ``--amp [--amp-dtype D]``.
+
+    CUDA: mmengine's AmpOptimWrapper, fp16 with dynamic loss scaling unless ``dtype`` is ``'bfloat16'``.
+    CPU: convmlp_mm's AutocastOptimWrapper in bf16 (mmengine's refuses CPUs; bf16 needs no loss scaling).
+    """
+    device = get_device()
+    dtype = dtype or ('bfloat16' if device == 'cpu' else 'float16')
+    check_precision(device, parse_dtype(dtype), f'--amp ({_FLAG[dtype]})')
+    if optim_wrapper.get('type', 'OptimWrapper') in ('AmpOptimWrapper', 'convmlp_mm.AutocastOptimWrapper'):
         return optim_wrapper
-    return ConfigDict(optim_wrapper, type='AmpOptimWrapper', loss_scale='dynamic')
+    if device == 'cpu':
+        return ConfigDict(optim_wrapper, type='convmlp_mm.AutocastOptimWrapper', dtype=dtype)
+    return ConfigDict(optim_wrapper, type='AmpOptimWrapper', dtype=dtype, loss_scale='dynamic')
+
+
+def test_config(config: str, checkpoint: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
+                precision: Optional[str] = None) -> Config:
+    """The config that ``tools/test.py`` runs: ``checkpoint`` loaded, the test loop in ``precision``
+    (``--bf16``/``--fp16``), dataset paths checked."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(config)
+    if not osp.isfile(checkpoint):
+        raise SystemExit(f'checkpoint {checkpoint} does not exist')
+    cfg.load_from = checkpoint
+    if checked_precision(precision) is not None:
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, type='convmlp_mm.AutocastTestLoop', dtype=precision)
+    check_dataset_paths(cfg, ['test_dataloader'])
+    return cfg
 
 
 def resume_checkpoint(work_dir: str) -> Optional[str]:
