@@ -132,7 +132,7 @@ def test_benchmark_tool_prints_every_column():
     assert rows['convmlp-s:plain'][1] == '8.51M'  # the backbone alone, without the classifier's norm/head
     for cells in rows.values():
         assert len(cells) == len(header) and all(cells)
-        assert float(cells[5]) > 0 and cells[7].endswith('%')
+        assert float(cells[5]) > 0 and cells[7].endswith('% (fp32)')
     assert 'GFLOP/s' in proc.stdout
 
 

@@ -3,12 +3,14 @@
     # plain vs fast ConvMLP-S, inference at 224 and training steps at a detection size
     python tools/benchmark.py convmlp-s:plain convmlp-s:fast convmlp-s:compile --size 224 --batch 16
     python tools/benchmark.py convmlp-s:plain convmlp-s:fast --mode train --size 800 1333 --batch 1
+    # fp32 against bf16 (CPUs with avx512_bf16 or AMX, GPUs from sm80)
+    python tools/benchmark.py convmlp-s:fast convmlp-s:bf16 --size 224 --batch 8
     # ConvMLP against peers from the installed libraries
     python tools/benchmark.py convmlp-s convmlp-m convmlp-l resnet18 resnet50 swin-t pvt-t --baseline resnet50
     # a whole config (classifier: to logits; detector/segmentor: backbone + neck)
     python tools/benchmark.py configs/detection/retinanet_convmlp_s_fpn.py --size 800 1333
 
-Targets, variants (``:plain``, ``:fast``, ``:compile``) and how memory is measured are described in
+Targets, variants (``:plain``, ``:fast``, ``:bf16``, ``:compile``, ``:cp``) and how memory is measured are described in
 ``convmlp_mm/utils/benchmark.py``. The last column is each target's images/s over the baseline's (the first
 target unless ``--baseline`` names another), measured in this run.
 """
@@ -44,12 +46,13 @@ def main() -> None:
     args = parse_args()
     size = (args.size[0], args.size[-1])
     try:
-        rate, results = run(args.targets, size, batch=args.batch, mode=args.mode, device=args.device,
+        rates, results = run(args.targets, size, batch=args.batch, mode=args.mode, device=args.device,
                              warmup=args.warmup, repeats=args.repeats)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f'error: {err}')
-    print(f'device: {describe_device(args.device)}, torch {torch.__version__}; fp32 matmul rate '
-          f'{rate:.1f} GFLOP/s (the better of a reading before and after); mode {args.mode}; input {args.batch}x3x{size[0]}x{size[1]}; '
+    rate_text = ', '.join(f'{name} {rate:.1f}' for name, rate in rates.items())
+    print(f'device: {describe_device(args.device)}, torch {torch.__version__}; matmul rate (GFLOP/s) '
+          f'{rate_text} (the better of a reading before and after); mode {args.mode}; input {args.batch}x3x{size[0]}x{size[1]}; '
           f'median of {args.repeats} after {args.warmup} warm-up steps')
     print(format_table(results, args.baseline))
 

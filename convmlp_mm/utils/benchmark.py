@@ -10,9 +10,10 @@ A *target* names what to measure:
 
 A target can carry a variant after a colon: ``:plain`` (as built; for ConvMLP its NCHW path, the
 straightforward implementation), ``:fast`` (channels-last weights, ConvMLP's default channels-last path, and
-for inference ``switch_to_deploy()`` and mmcv's conv-BN fusion), ``:compile`` (``:fast`` under
-``torch.compile``) and ``:cp`` (gradient checkpointing, ``with_cp=True``).
-Without a variant the model runs as built.
+for inference ``switch_to_deploy()`` and mmcv's conv-BN fusion), ``:bf16`` (channels-last and conv-BN
+fusion as ``:fast``, under bf16 autocast, where ConvMLP's ``fast_inference`` runs its fused copy in bf16;
+its share of the matmul rate is of the bf16 matmul rate), ``:compile`` (``:fast`` under ``torch.compile``)
+and ``:cp`` (gradient checkpointing, ``with_cp=True``). Without a variant the model runs as built.
 """
 import ctypes
 import json
@@ -24,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -39,7 +40,7 @@ PEERS = {
     'swin-t': dict(type='mmdet.SwinTransformer', embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
     'pvt-t': dict(type='mmdet.PyramidVisionTransformer', num_layers=(2, 2, 2, 2)),
 }
-VARIANTS = ('plain', 'fast', 'compile', 'cp')
+VARIANTS = ('plain', 'fast', 'bf16', 'compile', 'cp')
 MODES = ('infer', 'train')
 
 
@@ -61,7 +62,8 @@ class Measurement:
     batch: int
     latency_s: float  # median seconds per batch
     peak_mb: float  # peak memory of one step above the memory held before it
-    matmul_fraction: float  # achieved MAC rate (x3 for a training step) / measured matmul rate
+    matmul_fraction: float  # achieved MAC rate (x3 for a training step) / measured matmul rate in its dtype
+    dtype: str = 'fp32'
 
     @property
     def images_per_s(self) -> float:
@@ -134,12 +136,13 @@ def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Mo
         model.init_weights()
     model.to(device)
     model.train(mode == 'train')  # not chained: some backbones' train() returns None
-    if variant in ('fast', 'compile'):
+    if variant in ('fast', 'bf16', 'compile'):
         # Channels-last weights make oneDNN/cuDNN pick NHWC kernels for every conv (ConvMLP converts its
-        # input itself); for inference, BatchNorms are folded into convs (ConvMLP also folds LayerNorms).
+        # input itself); for inference, BatchNorms are folded into convs (ConvMLP also folds LayerNorms,
+        # under bf16 in its own fused copy).
         model.to(memory_format=torch.channels_last)
         if mode == 'infer':
-            if hasattr(backbone, 'switch_to_deploy'):
+            if hasattr(backbone, 'switch_to_deploy') and variant != 'bf16':
                 backbone.switch_to_deploy()
             fuse_conv_bn(model)
     if variant == 'compile':
@@ -162,9 +165,15 @@ def count_macs(model: nn.Module, size: Tuple[int, int]) -> int:
     return int(macs)
 
 
-def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 10) -> float:
-    """The device's fp32 matrix-multiply rate (median of ``repeats`` ``n x n`` products), in GFLOP/s."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def target_dtype(target: str) -> Optional[torch.dtype]:
+    """The autocast dtype a target runs under (bf16 for ``:bf16``), or None for fp32."""
+    return torch.bfloat16 if parse_target(target)[1] == 'bf16' else None
+
+
+def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 10,
+                  dtype: torch.dtype = torch.float32) -> float:
+    """The device's matrix-multiply rate in ``dtype`` (median of ``repeats`` ``n x n`` products), in GFLOP/s."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     seconds = median_time(lambda: a @ b, device, warmup=2, repeats=repeats)
     return 2 * n ** 3 / seconds / 1e9
 
@@ -188,18 +197,24 @@ def median_time(fn: Callable[[], object], device: str, warmup: int, repeats: int
     return statistics.median(times)
 
 
-def make_step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
-    """One benchmark step on ``x``: a forward pass without grad (``infer``) or forward + backward (``train``)."""
+def make_step(model: nn.Module, x: torch.Tensor, mode: str,
+              dtype: Optional[torch.dtype] = None) -> Callable[[], None]:
+    """One benchmark step on ``x``: a forward pass without grad (``infer``) or forward + backward (``train``),
+    under autocast to ``dtype`` if given."""
+    def autocast() -> torch.autocast:
+        return torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
+
     if mode == 'infer':
         def infer() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 model(x)
         return infer
 
     grads: List[torch.Tensor] = []
 
     def train() -> None:
-        outputs = model(x)
+        with autocast():
+            outputs = model(x)
         if not grads:
             # Fixed random output gradients in each output's own memory layout, as a neck or head would
             # send back. (The gradient of a mean has zero strides, which no real layer produces and which
@@ -256,7 +271,7 @@ def cpu_peak_memory_mb(target: str, size: Tuple[int, int], batch: int, mode: str
 
 def _child_peak(target: str, size: List[int], batch: int, mode: str) -> float:
     model = build_target(target, mode, 'cpu')
-    step = make_step(model, torch.randn(batch, 3, *size), mode)
+    step = make_step(model, torch.randn(batch, 3, *size), mode, target_dtype(target))
     step()  # the first call allocates lasting state (e.g. oneDNN's caches), not the step's memory
     return peak_memory_mb(step, 'cpu')
 
@@ -273,7 +288,7 @@ def format_table(results: Sequence[Measurement], baseline: Optional[str] = None)
              '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     for r in results:
         lines.append(f'| {r.name} | {r.params / 1e6:.2f}M | {r.macs / 1e9:.2f} | {r.batch} | {r.latency_s * 1e3:.1f} '
-                     f'| {r.images_per_s:.2f} | {r.peak_mb:.0f} | {100 * r.matmul_fraction:.0f}% '
+                     f'| {r.images_per_s:.2f} | {r.peak_mb:.0f} | {100 * r.matmul_fraction:.0f}% ({r.dtype}) '
                      f'| {r.images_per_s / base.images_per_s:.2f}x |')
     return '\n'.join(lines)
 
@@ -285,29 +300,37 @@ def describe_device(device: str) -> str:
 
 
 def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = 'infer', device: str = 'cpu',
-        warmup: int = 2, repeats: int = 5) -> Tuple[float, List[Measurement]]:
+        warmup: int = 2, repeats: int = 5) -> Tuple[Dict[str, float], List[Measurement]]:
     """Measure several targets in one process on the same random ``batch x 3 x H x W`` input.
 
-    Returns the device's matmul rate (GFLOP/s) and one :class:`Measurement` per target.
+    Returns the device's matmul rates (GFLOP/s: ``'fp32'``, and ``'bf16'`` when a target runs in bf16) and
+    one :class:`Measurement` per target. ``:bf16`` targets raise ``UnsupportedPrecisionError`` on devices
+    without native bf16.
     """
-    for target in targets:
-        parse_target(target)  # fail on a bad name before spending minutes on the good ones
-    rate = matmul_gflops(device)
+    from ..engine import check_precision
+    dtypes = [target_dtype(target) for target in targets]  # fails on a bad name before minutes on the good ones
+    if torch.bfloat16 in dtypes:
+        check_precision(torch.device(device).type, torch.bfloat16, 'the :bf16 variant')
+    rate_dtypes = {'fp32': torch.float32, **({'bf16': torch.bfloat16} if torch.bfloat16 in dtypes else {})}
+    rates = {name: matmul_gflops(device, dtype=dtype) for name, dtype in rate_dtypes.items()}
     x = torch.randn(batch, 3, *size, device=device)
     models = [build_target(target, mode, device) for target in targets]
-    latencies = [median_time(make_step(model, x, mode), device, warmup, repeats) for model in models]
+    latencies = [median_time(make_step(model, x, mode, dtype), device, warmup, repeats)
+                 for model, dtype in zip(models, dtypes)]
     # The rate is what the device can reach, so keep the better of a reading before and one after the
     # timings: on a shared machine one reading can land in a busy moment (one did, at 2/3 of the other).
-    rate = max(rate, matmul_gflops(device))
+    rates = {name: max(rate, matmul_gflops(device, dtype=rate_dtypes[name])) for name, rate in rates.items()}
     results = []
-    for target, model, latency in zip(targets, models, latencies):
+    for target, model, latency, dtype in zip(targets, models, latencies, dtypes):
         if device.startswith('cuda'):
-            peak = peak_memory_mb(make_step(model, x, mode), device)
+            peak = peak_memory_mb(make_step(model, x, mode, dtype), device)
         else:
             peak = cpu_peak_memory_mb(target, size, batch, mode)
         macs = count_macs(model, size)
         work = macs * (3 if mode == 'train' else 1)  # a backward pass costs about twice the forward
+        rate_name = 'bf16' if dtype == torch.bfloat16 else 'fp32'
         results.append(Measurement(
             name=target, params=sum(p.numel() for p in _eager_module(model).parameters()), macs=macs,
-            batch=batch, latency_s=latency, peak_mb=peak, matmul_fraction=2 * work * batch / latency / (rate * 1e9)))
-    return rate, results
+            batch=batch, latency_s=latency, peak_mb=peak, dtype=rate_name,
+            matmul_fraction=2 * work * batch / latency / (rates[rate_name] * 1e9)))
+    return rates, results

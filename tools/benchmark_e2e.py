@@ -1,0 +1,112 @@
+"""Time what tools/test.py does, end to end, for several variants in one run: images/s and the metric of each.
+
+    python tools/benchmark_e2e.py CONFIG CHECKPOINT [--variants default fast bf16] [--repeats 2]
+        [--cfg-options k=v ...]
+
+    # toy RetinaNet at its own 320x256, then the full-size config (1333x800) on the same toy images
+    python tools/benchmark_e2e.py configs/detection/toy/retinanet_convmlp_s_fpn_toy.py CKPT
+    python tools/benchmark_e2e.py configs/detection/retinanet_convmlp_s_fpn.py CKPT \\
+        --cfg-options test_dataloader.dataset.data_root=data/toy_coco/ \\
+        test_dataloader.dataset.ann_file=annotations/instances_val.json test_dataloader.dataset.data_prefix.img=val/ \\
+        test_evaluator.ann_file=data/toy_coco/annotations/instances_val.json model.bbox_head.num_classes=3
+
+Variants: ``default`` is the model as it was before the fast path (``fast_inference=False``), ``fast`` the
+shipped default (the backbone's fused copy), ``bf16``/``fp16`` the fast path with ``--bf16``/``--fp16``. A
+variant the device cannot run natively is listed with the reason instead. Each variant is one Runner test
+(data loading, pre-processing, model, post-processing); images/s counts the batches after the first (the
+warm-up), the metric is the full test's. With ``--repeats N`` the variants take turns N times and the
+median is shown, so that a busy moment of a shared machine does not fall on one variant only.
+"""
+import argparse
+import statistics
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import DictAction
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from convmlp_mm.engine import UnsupportedPrecisionError
+from convmlp_mm.utils.cli import run_main, test_config
+from convmlp_mm.utils.benchmark import describe_device
+
+VARIANTS = {'default': (False, None), 'fast': (True, None), 'bf16': (True, 'bfloat16'), 'fp16': (True, 'float16')}
+#: The metric reported for each library's test set (the first one present).
+MAIN_METRICS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'accuracy/top1')
+
+
+class _IterTimer(Hook):
+    """Seconds and images of the test iterations after the first."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self.start: Optional[float] = None
+        self.seconds = 0.0
+        self.images = 0
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        now = time.perf_counter()
+        if self.start is not None:
+            self.seconds += now - self.start
+            self.images += len(outputs)
+        self.start = now
+
+
+def measure(config: str, checkpoint: str, variant: str, cfg_options: Optional[dict], work_dir: str) -> dict:
+    fast, precision = VARIANTS[variant]
+    options = dict(cfg_options or {}, **{'model.backbone.fast_inference': fast, 'log_level': 'WARNING'})
+    cfg = test_config(config, checkpoint, options, work_dir, precision)
+    runner = Runner.from_cfg(cfg)
+    timer = _IterTimer()
+    runner.register_hook(timer)
+    metrics = runner.test()
+    if timer.images == 0:
+        raise SystemExit(f'{config}: the test set needs at least two batches to time one after the warm-up')
+    return dict(images_per_s=timer.images / timer.seconds, metrics=metrics)
+
+
+def main_metric(metrics: Dict[str, float]) -> str:
+    for key in MAIN_METRICS:
+        if key in metrics:
+            return f'{key} {metrics[key]:.4f}'
+    return ', '.join(f'{k} {v}' for k, v in metrics.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--variants', nargs='+', choices=list(VARIANTS), default=['default', 'fast', 'bf16'])
+    parser.add_argument('--repeats', type=int, default=1, help='turns of all variants; the median is shown')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings of the config')
+    args = parser.parse_args()
+    runs: Dict[str, List[dict]] = {}
+    skipped: Dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as work_dir:
+        for _ in range(args.repeats):
+            for variant in args.variants:
+                if variant in skipped:
+                    continue
+                try:
+                    runs.setdefault(variant, []).append(
+                        measure(args.config, args.checkpoint, variant, args.cfg_options, work_dir))
+                except UnsupportedPrecisionError as err:
+                    skipped[variant] = str(err)
+    print(f'{args.config} on {describe_device("cuda" if torch.cuda.is_available() else "cpu")}, '
+          f'torch {torch.__version__}; median of {args.repeats} turn(s)')
+    base = statistics.median(r['images_per_s'] for r in runs[args.variants[0]]) if args.variants[0] in runs else None
+    print(f'| variant | images/s | metric | speed vs {args.variants[0]} |\n| --- | ---: | --- | ---: |')
+    for variant in args.variants:
+        if variant in skipped:
+            print(f'| {variant} | - | not run: {skipped[variant]} | - |')
+            continue
+        speed = statistics.median(r['images_per_s'] for r in runs[variant])
+        ratio = f'{speed / base:.2f}x' if base else '-'
+        print(f'| {variant} | {speed:.2f} | {main_metric(runs[variant][-1]["metrics"])} | {ratio} |')
+
+
+if __name__ == '__main__':
+    run_main(main)
