@@ -104,11 +104,14 @@ def test_test_without_coco_explains_where_it_looked(tmp_path):
     assert proc.returncode != 0 and 'COCO not found' in proc.stderr and 'test_dataloader' in proc.stderr
 
 
-def test_amp_without_gpu_is_a_clear_error(tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip('this machine has a GPU, so --amp is valid here')
+def test_amp_on_a_cpu_without_native_bf16_is_a_clear_error(tmp_path):
+    from convmlp_mm.engine.precision import unsupported_reason
+    if torch.cuda.is_available() or unsupported_reason('cpu', torch.bfloat16) is None:
+        pytest.skip('--amp is valid on this machine (bf16 training: tests/test_precision.py)')
     proc = run_tool('train.py', str(TOY), '--amp', '--work-dir', str(tmp_path), check=False)
-    assert proc.returncode != 0 and '--amp needs a CUDA GPU' in proc.stderr and 'Traceback' not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith('error: --amp (bf16): bf16 is not available on this CPU')
+    assert 'avx512_bf16' in last and 'Traceback' not in proc.stderr and not list(tmp_path.iterdir())
 
 
 @pytest.mark.e2e

@@ -42,7 +42,7 @@ def test_channels_last_and_deploy_equal_plain_in_eval(arch, size):
 @pytest.mark.skipif(not convmlp_module._ONEDNN_LINEAR, reason='this torch build has no oneDNN linear kernels')
 def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatch):
     plain, fast = _pair()
-    plain.eval()
+    plain.eval().fast_inference = False  # the reference: no fused copy of its own (whose calls would count)
     fast.eval().switch_to_deploy()
     calls = []
     fused = convmlp_module._fused_mlp_residual

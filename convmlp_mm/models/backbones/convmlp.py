@@ -439,14 +439,16 @@ class ConvMLP(BaseModule):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         dtype = self._fused_copy_dtype(x)
-        if dtype == torch.bfloat16:
+        if dtype is not None:
+            fused = self._fused_copy(dtype)
+            fused.out_indices = self.out_indices  # may have been changed since the copy was made
+            if dtype != torch.bfloat16:
+                return fused(x)
             # Autocast would run LayerNorm in fp32 and cast around every matmul (and rule out the fused
             # kernels); the bf16 copy stays in bf16 throughout, its LayerNorms and convs accumulating in
             # fp32 inside their kernels.
             with torch.autocast(x.device.type, enabled=False):
-                return self._fused_copy(dtype)(x.to(dtype))
-        if dtype is not None:
-            return self._fused_copy(dtype)(x)
+                return fused(x.to(dtype))
         levels = []
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
