@@ -34,6 +34,14 @@ class RunsCode:
         return pathlib.Path.touch, (pathlib.Path(self.marker),)
 
 
+def random_checkpoint(config: str, path: Path) -> Path:
+    """A checkpoint of the config's model with its initial (random) weights, as Runner would save it."""
+    from convmlp_mm.utils.benchmark import build_from_config
+    model = build_from_config(str(ROOT / config) if not Path(config).is_absolute() else config)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path
+
+
 def official_state_dict(arch: str, num_classes: int = 1000) -> dict:
     """A random state_dict laid out like the official ``convmlp_{arch}_imagenet.pth`` (or, with another
     ``num_classes``, a fine-tuned ``convmlp_{arch}_cifar10.pth`` etc.), classifier keys included, with

@@ -21,7 +21,7 @@ from convmlp_mm.engine import precision as precision_module
 from convmlp_mm.models.backbones.convmlp import _FUSED_COPIES
 from convmlp_mm.utils.benchmark import build_from_config, run as run_benchmark
 
-from .conftest import ROOT, official_state_dict, run_tool
+from .conftest import ROOT, official_state_dict, random_checkpoint, run_tool
 
 TINY = dict(blocks=[1, 1, 1], dims=[16, 32, 64], mlp_ratios=[2, 2, 2], channels=8, n_conv_blocks=1)
 TOY_CONFIGS = {
@@ -257,3 +257,19 @@ def test_tools_refuse_fp16_on_a_cpu_in_one_line(tool, tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith('error: --') and 'fp16 runs natively on GPUs only' in last and 'Traceback' not in proc.stderr
     assert not list(tmp_path.iterdir())  # nothing started, nothing written
+
+
+@pytest.mark.e2e
+def test_end_to_end_benchmark_prints_each_variant_with_its_metric(toy_cls, tmp_path):
+    config = TOY_CONFIGS['classifier']
+    weights = random_checkpoint(config, tmp_path / 'model.pth')
+    proc = run_tool('benchmark_e2e.py', str(ROOT / config), str(weights), '--cfg-options',
+                    f'test_dataloader.dataset.data_root={toy_cls}', 'test_dataloader.batch_size=2')
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip('|').split('|')]
+                                          for line in proc.stdout.splitlines() if line.startswith('| '))}
+    assert rows['variant'] == ['variant', 'images/s', 'metric', 'speed vs default']
+    assert rows['default'][3] == '1.00x' and float(rows['fast'][1]) > 0
+    # The fused copy gives the plain path's outputs to float rounding: the same metric.
+    assert rows['default'][2] == rows['fast'][2] and rows['fast'][2].startswith('accuracy/top1 ')
+    bf16 = rows['bf16']
+    assert bf16[2].startswith('accuracy/top1 ') or bf16[2].startswith('not run: --bf16: bf16 is not available')

@@ -19,7 +19,7 @@ from PIL import Image
 
 import convmlp_mm  # noqa: F401  (lets weights_only loading read mmengine's checkpoints, as in every tool)
 
-from .conftest import ROOT, RunsCode, run_tool
+from .conftest import ROOT, RunsCode, random_checkpoint, run_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -159,14 +159,6 @@ def test_runner_from_cfg_in_a_plain_script(toy_cls, tmp_path):
     assert "TEST {'accuracy/top1':" in proc.stdout
     assert (work / 'checkpoint_backend.txt').read_text() == 'AtomicLocalBackend'
     assert 'random_state' in torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=True)['meta']
-
-
-def random_checkpoint(config: str, path: Path) -> Path:
-    """A checkpoint of the config's model with its initial (random) weights, as Runner would save it."""
-    from convmlp_mm.utils.benchmark import build_from_config
-    model = build_from_config(str(ROOT / config) if not Path(config).is_absolute() else config)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
-    return path
 
 
 def a_toy_image(lib: str, data: Path) -> str:
