@@ -145,3 +145,21 @@ def test_demo_draws_detections(toy_coco, tmp_path):
     assert drawn.is_file()
     from PIL import Image
     assert Image.open(drawn).size == Image.open(image).size
+
+
+def test_mask_rcnn_pools_the_features_the_backbone_returns():
+    """mmcv 2.1's RoIAlign (CPU) reads its input's memory as NCHW whatever the strides: on channels-last
+    levels it pooled wrong features, silently (up to 6.5 on features of magnitude 4). ConvMLP returns
+    NCHW memory, so mmdet's RoI features equal torchvision's roi_align, which honours strides."""
+    from convmlp_mm.deploy.graphs import TwoStageDetectorGraph
+    from convmlp_mm.utils.benchmark import build_from_config
+    model = build_from_config(str(TOY_MASK)).eval()
+    rois = torch.tensor([[0, 10, 10, 90, 70], [0, 0, 0, 150, 120], [0, 40, 30, 60, 50]], dtype=torch.float32)
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, 128, 160))
+        extractor = model.roi_head.bbox_roi_extractor
+        mmcv_pooled = extractor(feats[:extractor.num_inputs], rois)
+        torchvision_pooled = TwoStageDetectorGraph._roi_features(extractor, feats, rois)
+    assert all(f.is_contiguous() for f in feats)
+    assert mmcv_pooled.abs().max() > 0.1
+    torch.testing.assert_close(mmcv_pooled, torchvision_pooled, rtol=1e-5, atol=1e-5)

@@ -236,9 +236,11 @@ class ConvMLP(BaseModule):
         with_cp (bool): Use gradient checkpointing in the conv and MLP blocks: less memory, more
             compute, same outputs and gradients. Defaults to False.
         channels_last (bool): Run the convolutions on channels-last (NHWC) memory, the layout the MLP
-            stages use anyway, so the model never copies between layouts; the returned levels are
-            channels-last too. Same values as ``False`` (the plain NCHW path), faster on CPUs and on
-            GPUs with tensor cores. Defaults to True.
+            stages use anyway, so the model copies between layouts only once per returned level: the
+            levels are returned as contiguous NCHW tensors, because mmcv's compiled ops (RoIAlign in
+            Mask R-CNN among them) read their input's memory as NCHW whatever its strides say. Same
+            values as ``False`` (the plain NCHW path), faster on CPUs and on GPUs with tensor cores.
+            Defaults to True.
         fast_inference (bool): In eval mode without gradients (testing, validation, the inferencers), run
             a fused copy of the backbone instead: the one :meth:`switch_to_deploy` makes (BatchNorms
             folded into convs, LayerNorm affines into linear layers, fused oneDNN channel-MLP kernels on
@@ -464,8 +466,10 @@ class ConvMLP(BaseModule):
             if self._stage_is_level[i]:
                 feat = self.norm(x) if i == last and self.norm is not None else x
                 feat = feat.permute(0, 3, 1, 2)  # an NCHW view of channels-last memory
-                levels.append(feat if self.channels_last else feat.contiguous())
-        return tuple(levels[i] for i in self.out_indices)
+                levels.append(feat)
+        # Contiguous NCHW for whatever reads the levels: mmcv 2.1's RoIAlign (CPU) reads channels-last
+        # memory as if it were NCHW and pools wrong features, silently (tests/test_detection.py).
+        return tuple(levels[i].contiguous() for i in self.out_indices)
 
 
 # The fused copies of backbones with ``fast_inference``, per dtype with the weights they were made from.
