@@ -5,7 +5,7 @@
 those libraries. It also lets torch's safe ``weights_only`` loading read mmengine's own checkpoints
 (see :mod:`convmlp_mm.checkpoint_safety`).
 """
-from . import datasets, engine  # noqa: F401  (register the transforms, hooks and file backend)
+from . import datasets, deploy, engine  # noqa: F401  (register the transforms, hooks, file backend, ONNX model)
 from .checkpoint_safety import allow_mmengine_checkpoints
 from .models import ConvMLP
 from .version import __version__

@@ -1,18 +1,17 @@
 """Time what tools/test.py does, end to end, for several variants in one run: images/s and the metric of each.
 
     python tools/benchmark_e2e.py CONFIG CHECKPOINT [--variants default fast bf16] [--repeats 2]
-        [--cfg-options k=v ...]
+        [--onnx MODEL.onnx] [--cfg-options k=v ...]
 
-    # toy RetinaNet at its own 320x256, then the full-size config (1333x800) on the same toy images
+    # toy RetinaNet at its own 320x256, then at the full-size configs' test scale (resized into 1333x800)
     python tools/benchmark_e2e.py configs/detection/toy/retinanet_convmlp_s_fpn_toy.py CKPT
-    python tools/benchmark_e2e.py configs/detection/retinanet_convmlp_s_fpn.py CKPT \\
-        --cfg-options test_dataloader.dataset.data_root=data/toy_coco/ \\
-        test_dataloader.dataset.ann_file=annotations/instances_val.json test_dataloader.dataset.data_prefix.img=val/ \\
-        test_evaluator.ann_file=data/toy_coco/annotations/instances_val.json model.bbox_head.num_classes=3
+    python tools/benchmark_e2e.py configs/detection/toy/retinanet_convmlp_s_fpn_toy.py CKPT \\
+        --cfg-options "test_dataloader.dataset.pipeline.1.scale=(1333,800)"
 
 Variants: ``default`` is the model as it was before the fast path (``fast_inference=False``), ``fast`` the
 shipped default (the backbone's fused copy), ``bf16``/``fp16`` the fast path with ``--bf16``/``--fp16``. A
-variant the device cannot run natively is listed with the reason instead. Each variant is one Runner test
+variant the device cannot run natively is listed with the reason instead. ``--onnx`` adds ``onnxruntime``: the
+checkpoint exported by ``tools/export_onnx.py``, run as ``tools/test.py CONFIG MODEL.onnx`` runs it. Each variant is one Runner test
 (data loading, pre-processing, model, post-processing); images/s counts the batches after the first (the
 warm-up), the metric is the full test's. With ``--repeats N`` the variants take turns N times and the
 median is shown, so that a busy moment of a shared machine does not fall on one variant only.
@@ -56,9 +55,12 @@ class _IterTimer(Hook):
 
 
 def measure(config: str, checkpoint: str, variant: str, cfg_options: Optional[dict], work_dir: str) -> dict:
-    fast, precision = VARIANTS[variant]
-    options = dict(cfg_options or {}, **{'model.backbone.fast_inference': fast, 'log_level': 'WARNING'})
-    cfg = test_config(config, checkpoint, options, work_dir, precision)
+    if variant == 'onnxruntime':
+        cfg = test_config(config, checkpoint, dict(cfg_options or {}, log_level='WARNING'), work_dir)
+    else:
+        fast, precision = VARIANTS[variant]
+        options = dict(cfg_options or {}, **{'model.backbone.fast_inference': fast, 'log_level': 'WARNING'})
+        cfg = test_config(config, checkpoint, options, work_dir, precision)
     runner = Runner.from_cfg(cfg)
     timer = _IterTimer()
     runner.register_hook(timer)
@@ -81,8 +83,13 @@ def main() -> None:
     parser.add_argument('checkpoint')
     parser.add_argument('--variants', nargs='+', choices=list(VARIANTS), default=['default', 'fast', 'bf16'])
     parser.add_argument('--repeats', type=int, default=1, help='turns of all variants; the median is shown')
+    parser.add_argument('--onnx', help='also time this exported model (tools/export_onnx.py) in onnxruntime')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings of the config')
     args = parser.parse_args()
+    files = {variant: args.checkpoint for variant in args.variants}
+    if args.onnx:
+        args.variants.append('onnxruntime')
+        files['onnxruntime'] = args.onnx
     runs: Dict[str, List[dict]] = {}
     skipped: Dict[str, str] = {}
     with tempfile.TemporaryDirectory() as work_dir:
@@ -92,7 +99,7 @@ def main() -> None:
                     continue
                 try:
                     runs.setdefault(variant, []).append(
-                        measure(args.config, args.checkpoint, variant, args.cfg_options, work_dir))
+                        measure(args.config, files[variant], variant, args.cfg_options, work_dir))
                 except UnsupportedPrecisionError as err:
                     skipped[variant] = str(err)
     print(f'{args.config} on {describe_device("cuda" if torch.cuda.is_available() else "cpu")}, '

@@ -12,6 +12,7 @@ from mmengine.evaluator import BaseMetric
 
 from ..checkpoint_safety import UnsafeCheckpointError
 from ..datasets.transforms import LabelOutOfRangeError
+from ..deploy import CheckpointMismatchError, UnsupportedModelError
 from ..engine import (NonFiniteLossError, UnsupportedPrecisionError, check_precision, latest_valid_checkpoint,
                       named_checkpoint)
 from ..engine.precision import parse_dtype
@@ -20,8 +21,9 @@ from ..models.pretrained import PretrainedWeightsError
 from .data_check import BadAnnotationFileError, DatasetNotFoundError, check_dataset_paths
 
 #: Errors whose message already says what is wrong and what to do: shown without a traceback.
-USER_ERRORS = (BadAnnotationFileError, DatasetNotFoundError, LabelOutOfRangeError, NonFiniteLossError,
-               NotConvMLPCheckpointError, PretrainedWeightsError, UnsafeCheckpointError, UnsupportedPrecisionError)
+USER_ERRORS = (BadAnnotationFileError, CheckpointMismatchError, DatasetNotFoundError, LabelOutOfRangeError,
+               NonFiniteLossError, NotConvMLPCheckpointError, PretrainedWeightsError, UnsafeCheckpointError,
+               UnsupportedModelError, UnsupportedPrecisionError)
 
 
 def run_main(main: Callable[[], None]) -> None:
@@ -77,13 +79,20 @@ def amp_optim_wrapper(optim_wrapper: ConfigDict, dtype: Optional[str] = None) ->
 def test_config(config: str, checkpoint: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
                 precision: Optional[str] = None) -> Config:
     """The config that ``tools/test.py`` runs: ``checkpoint`` loaded, the test loop in ``precision``
-    (``--bf16``/``--fp16``), dataset paths checked."""
+    (``--bf16``/``--fp16``), dataset paths checked. A ``.onnx`` checkpoint (``tools/export_onnx.py``) replaces
+    the config's model: onnxruntime runs it, with the config's data pipeline and evaluator."""
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(config)
     if not osp.isfile(checkpoint):
         raise SystemExit(f'checkpoint {checkpoint} does not exist')
+    if checkpoint.endswith('.onnx'):
+        if precision is not None:
+            raise SystemExit(f'--{_FLAG[precision]}: an ONNX model runs in the precision it was exported in')
+        cfg.model = dict(type='convmlp_mm.OnnxRuntimeModel', onnx_file=checkpoint)
+        check_dataset_paths(cfg, ['test_dataloader'])
+        return cfg
     cfg.load_from = checkpoint
     if checked_precision(precision) is not None:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, type='convmlp_mm.AutocastTestLoop', dtype=precision)

@@ -1,0 +1,7 @@
+"""Deployment: whole models (network and post-processing) exported to ONNX and run with onnxruntime."""
+from .export import CheckpointMismatchError, export_model, load_model
+from .graphs import UnsupportedModelError, build_graph
+from .runtime import OnnxRuntimeModel
+
+__all__ = ['CheckpointMismatchError', 'OnnxRuntimeModel', 'UnsupportedModelError', 'build_graph', 'export_model',
+           'load_model']

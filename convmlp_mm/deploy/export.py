@@ -1,0 +1,131 @@
+"""Export a config's whole model (network and post-processing) to one ONNX file with its JSON sidecar."""
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+
+from .graphs import UnsupportedModelError, build_graph
+from .preprocessing import preprocessing_of, sidecar_path, write_sidecar
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint's weights do not fit the config's model (other keys or other shapes)."""
+
+
+def load_model(config: Union[str, Config], checkpoint: Optional[str]) -> nn.Module:
+    """The model of ``config`` (a path or a loaded Config) in eval mode with ``checkpoint``'s weights, which
+    must fit it exactly."""
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from ..utils.benchmark import build_from_config
+    model = revert_sync_batchnorm(build_from_config(config))
+    if checkpoint:
+        state = _load_checkpoint(checkpoint, map_location='cpu')
+        state = state.get('state_dict', state)
+        state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+        own = model.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        reshaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or reshaped:
+            problems = [f'{len(keys)} {what} (e.g. {", ".join(keys[:3])})' for what, keys in
+                        (('keys missing', missing), ('unexpected keys', unexpected),
+                         ('tensors of another shape', reshaped)) if keys]
+            name = config.filename if isinstance(config, Config) else config
+            raise CheckpointMismatchError(f'{checkpoint} does not fit the model of {name}: '
+                                          + '; '.join(problems) + '. Pass the config the checkpoint was trained with.')
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def _replace_atomically(write, target: Path) -> None:
+    """Call ``write(tmp_path)`` and move the result to ``target``; nothing is left at ``target`` on failure."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def export_model(config: str, checkpoint: Optional[str], out: str, opset: int = 18, deploy: bool = False,
+                 cfg_options: Optional[dict] = None,
+                 example_size=(256, 320)) -> Tuple[dict, nn.Module]:
+    """Write ``out`` (the whole model, batch/height/width dynamic) and ``out.json`` (pre-processing, task,
+    class names). Returns the sidecar's content and the PyTorch graph that was exported.
+
+    Raises:
+        UnsupportedModelError: the config's model is not one this exporter handles.
+        CheckpointMismatchError: the checkpoint's weights do not fit the config's model.
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    model = load_model(cfg, checkpoint)
+    task, graph = build_graph(model)
+    if deploy and hasattr(model, 'backbone') and hasattr(model.backbone, 'switch_to_deploy'):
+        model.backbone.switch_to_deploy()
+    if opset < 16 and task == 'detection':
+        raise UnsupportedModelError(f'--opset {opset}: the detector needs opset 16 or later (NonMaxSuppression with '
+                                    f'dynamic inputs, GatherND on booleans); use --opset 18')
+    height, width = example_size
+    batch = 2  # torch.export would take a dimension of size 1 for a constant
+    example = (torch.randn(batch, 3, height, width),)
+    if task == 'detection':
+        example += (torch.tensor([[height, width]] * batch, dtype=torch.float32), torch.ones(batch, 2))
+    # Batch, height and width dynamic; torch.export works out their valid ranges itself.
+    dynamic = torch.export.Dim.DYNAMIC
+    dims = dict(zip(graph.input_names, [{0: dynamic, 2: dynamic, 3: dynamic}] + [{0: dynamic}] * (len(example) - 1)))
+
+    def write(path: Path) -> None:
+        with torch.no_grad():
+            program = torch.export.export(graph, example, dynamic_shapes=dims, strict=False)
+            torch.onnx.export(program, example, str(path), input_names=list(graph.input_names),
+                              output_names=list(graph.output_names), opset_version=opset, dynamo=True,
+                              external_data=False, verbose=False)
+
+    out = Path(out)
+    _replace_atomically(write, out)
+    model_cfg = dict(cfg.model)
+    if not model_cfg.get('data_preprocessor') and cfg.get('data_preprocessor'):
+        model_cfg['data_preprocessor'] = cfg.data_preprocessor  # mmpretrain keeps it beside the model
+    meta = dataset_meta(cfg)
+    if 'masks' in graph.output_names:
+        meta['mask_thr_binary'] = float(model.roi_head.test_cfg.get('mask_thr_binary', 0.5))
+    fields = dict(task=task, config=str(config), checkpoint=checkpoint, opset=opset,
+                  input_names=list(graph.input_names), output_names=list(graph.output_names),
+                  preprocessing=preprocessing_of(model_cfg, task), **meta)
+    try:
+        write_sidecar(str(out), **fields)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        sidecar_path(str(out)).unlink(missing_ok=True)
+        raise
+    return fields, graph
+
+
+def dataset_meta(cfg: Config) -> dict:
+    """Class names and palette of the config's test set: its ``metainfo``, else its data set class's."""
+    from mmengine.registry import DATASETS, DefaultScope
+
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    metainfo = dict(dataset.get('metainfo') or {})
+    if 'classes' not in metainfo and dataset.get('type'):
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+            dataset_class = DATASETS.get(dataset['type'])
+        metainfo = dict(getattr(dataset_class, 'METAINFO', {}), **metainfo)
+    classes = metainfo.get('classes')
+    palette = metainfo.get('palette')
+    return dict(classes=list(classes) if classes else None,
+                palette=[list(c) for c in palette] if palette and not isinstance(palette, str) else None)
+
+
+__all__ = ['CheckpointMismatchError', 'UnsupportedModelError', 'export_model', 'load_model']
