@@ -26,7 +26,7 @@ from mmengine.config import DictAction
 
 from convmlp_mm import ConvMLP
 from convmlp_mm.deploy import export_model, load_model
-from convmlp_mm.deploy.export import _replace_atomically
+from convmlp_mm.deploy.export import replace_atomically
 from convmlp_mm.models.pretrained import load_pretrained
 from convmlp_mm.utils.cli import run_main
 
@@ -85,7 +85,7 @@ def export_features(model: nn.Module, path: Path, opset: int) -> None:
                           output_names=[f'level{i}' for i in range(num_outputs)], opset_version=opset,
                           dynamo=True, dynamic_shapes=dynamic, external_data=False)
 
-    _replace_atomically(write, path)
+    replace_atomically(write, path)
 
 
 def example_inputs(task: str, size: Tuple[int, int]) -> List[torch.Tensor]:

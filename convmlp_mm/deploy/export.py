@@ -43,7 +43,7 @@ def load_model(config: Union[str, Config], checkpoint: Optional[str]) -> nn.Modu
     return model.eval()
 
 
-def _replace_atomically(write, target: Path) -> None:
+def replace_atomically(write, target: Path) -> None:
     """Call ``write(tmp_path)`` and move the result to ``target``; nothing is left at ``target`` on failure."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
@@ -93,7 +93,7 @@ def export_model(config: str, checkpoint: Optional[str], out: str, opset: int = 
                               external_data=False, verbose=False)
 
     out = Path(out)
-    _replace_atomically(write, out)
+    replace_atomically(write, out)
     model_cfg = dict(cfg.model)
     if not model_cfg.get('data_preprocessor') and cfg.get('data_preprocessor'):
         model_cfg['data_preprocessor'] = cfg.data_preprocessor  # mmpretrain keeps it beside the model
