@@ -251,7 +251,7 @@ class TwoStageDetectorGraph(nn.Module):
         self.num_classes = roi_head.bbox_head.num_classes
         self.output_names = ('boxes', 'scores', 'labels', 'batch_index') + (('masks',) if roi_head.with_mask else ())
 
-    def _proposals(self, feats, img_shape: Tensor) -> Tuple[Tensor, Tensor]:
+    def _proposals(self, feats, img_shape: Tensor) -> Tensor:
         """mmdet's RPNHead.predict_by_feat for the batch: rois (K, 5) with the image index first."""
         head = self.model.rpn_head
         cls_scores, bbox_preds = head(feats)
@@ -304,9 +304,8 @@ class TwoStageDetectorGraph(nn.Module):
         num_classes = scores.shape[1]
         boxes = _decode(roi_head.bbox_head.bbox_coder, rois[:, 1:].unsqueeze(1).expand(-1, num_classes, -1),
                         bbox_pred.reshape(-1, num_classes, 4), _limits(img_shape)[roi_image].unsqueeze(1))
-        rescale = (1 / scale_factor).repeat(1, 2)
         if not roi_head.with_mask:  # mmdet rescales before NMS, except when masks follow
-            boxes = boxes * rescale[roi_image].unsqueeze(1)
+            boxes = boxes * (1 / scale_factor).repeat(1, 2)[roi_image].unsqueeze(1)
         labels = torch.arange(num_classes, device=image.device).expand(boxes.shape[0], -1).reshape(-1)
         image_index = roi_image.unsqueeze(1).expand(-1, num_classes).reshape(-1)
         boxes, scores = boxes.reshape(-1, 4), scores.reshape(-1)
