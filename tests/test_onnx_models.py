@@ -146,3 +146,20 @@ def test_a_checkpoint_of_another_model_is_refused_whole(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and 'classifier.pth does not fit the model of' in last and 'keys missing' in last
     assert sorted(p.name for p in tmp_path.iterdir()) == ['classifier.pth']
+
+
+@pytest.mark.parametrize('sidecar, message', [
+    (None, 'model.onnx.json is missing: tools/export_onnx.py writes it beside'),
+    ('{"format": "an-older-one"}', "format 'an-older-one', expected"),
+    ('not json', 'model.onnx.json is not JSON'),
+], ids=['missing', 'other-format', 'garbled'])
+def test_a_model_without_its_sidecar_is_a_clear_error(sidecar, message, toy_cls, tmp_path):
+    onnx = tmp_path / 'model.onnx'
+    onnx.write_bytes(b'')  # the sidecar is read first: the file itself is never opened
+    if sidecar is not None:
+        (tmp_path / 'model.onnx.json').write_text(sidecar)
+    proc = run_tool('test.py', str(ROOT / CONFIGS['classifier']), str(onnx), '--work-dir', str(tmp_path / 'work'),
+                    '--cfg-options', f'test_dataloader.dataset.data_root={toy_cls}/', check=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith('error: ') and message in last, proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr

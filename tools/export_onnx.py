@@ -59,8 +59,8 @@ def parse_args() -> argparse.Namespace:
 
 def build_features(args: argparse.Namespace) -> nn.Module:
     if args.config:
-        from convmlp_mm.utils.benchmark import _Network
-        model = _Network(load_model(args.config, args.checkpoint), 'features')
+        from convmlp_mm.utils.benchmark import TensorNetwork
+        model = TensorNetwork(load_model(args.config, args.checkpoint), 'features')
         backbone = model.model.backbone
     else:
         model = backbone = ConvMLP(arch=args.arch, out_indices=args.out_indices)

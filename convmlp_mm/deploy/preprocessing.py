@@ -46,14 +46,21 @@ def write_sidecar(onnx_file: str, **fields) -> Path:
     return path
 
 
+class SidecarError(ValueError):
+    """The ``.onnx.json`` beside an exported model is missing or of another format."""
+
+
 def read_sidecar(onnx_file: str) -> dict:
     path = sidecar_path(onnx_file)
     if not path.is_file():
-        raise FileNotFoundError(f'{path} is missing: tools/export_onnx.py writes it beside {onnx_file}; '
-                                f'it holds the pre-processing and class names the runner needs')
-    meta = json.loads(path.read_text())
+        raise SidecarError(f'{path} is missing: tools/export_onnx.py writes it beside {onnx_file}; '
+                           f'it holds the pre-processing and class names the runner needs')
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise SidecarError(f'{path} is not JSON ({err}); export the model again') from None
     if meta.get('format') != FORMAT:
-        raise ValueError(f'{path}: format {meta.get("format")!r}, expected {FORMAT!r}; export the model again')
+        raise SidecarError(f'{path}: format {meta.get("format")!r}, expected {FORMAT!r}; export the model again')
     return meta
 
 

@@ -70,7 +70,7 @@ class Measurement:
         return self.batch / self.latency_s
 
 
-class _Network(nn.Module):
+class TensorNetwork(nn.Module):
     """The tensor-in, tensors-out part of a model that a benchmark runs (and mmengine's analysis traces)."""
 
     def __init__(self, model: nn.Module, method: str) -> None:
@@ -128,7 +128,7 @@ def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Mo
         from mmengine.config import Config
         cfg = Config.fromfile(name)
         model = build_from_config(cfg, **_variant_args(variant, cfg.model.backbone.type))
-        model = _Network(revert_sync_batchnorm(model), 'logits' if hasattr(model, 'head') else 'features')
+        model = TensorNetwork(revert_sync_batchnorm(model), 'logits' if hasattr(model, 'head') else 'features')
         backbone = model.model.backbone
     else:
         cfg = dict(PEERS[name], **_variant_args(variant, PEERS[name]['type']))

@@ -12,7 +12,7 @@ from mmengine.evaluator import BaseMetric
 
 from ..checkpoint_safety import UnsafeCheckpointError
 from ..datasets.transforms import LabelOutOfRangeError
-from ..deploy import CheckpointMismatchError, UnsupportedModelError
+from ..deploy import CheckpointMismatchError, SidecarError, UnsupportedModelError
 from ..engine import (NonFiniteLossError, UnsupportedPrecisionError, check_precision, latest_valid_checkpoint,
                       named_checkpoint)
 from ..engine.precision import parse_dtype
@@ -22,8 +22,8 @@ from .data_check import BadAnnotationFileError, DatasetNotFoundError, check_data
 
 #: Errors whose message already says what is wrong and what to do: shown without a traceback.
 USER_ERRORS = (BadAnnotationFileError, CheckpointMismatchError, DatasetNotFoundError, LabelOutOfRangeError,
-               NonFiniteLossError, NotConvMLPCheckpointError, PretrainedWeightsError, UnsafeCheckpointError,
-               UnsupportedModelError, UnsupportedPrecisionError)
+               NonFiniteLossError, NotConvMLPCheckpointError, PretrainedWeightsError, SidecarError,
+               UnsafeCheckpointError, UnsupportedModelError, UnsupportedPrecisionError)
 
 
 def run_main(main: Callable[[], None]) -> None:
