@@ -21,7 +21,7 @@ demo: env
 
 # The same for Semantic FPN on the toy segmentation set.
 demo-seg: env
-	$(PY) tools/make_toy_data.py seg data/toy_ade --size 256 192
+	$(PY) tools/make_toy_data.py seg data/toy_ade
 	$(PY) tools/train.py configs/segmentation/toy/fpn_convmlp_s_toy.py --work-dir work_dirs/toy_fpn_convmlp_s --resume
 	$(PY) tools/test.py configs/segmentation/toy/fpn_convmlp_s_toy.py work_dirs/toy_fpn_convmlp_s/iter_$(SEG_ITERS).pth \
 		--work-dir work_dirs/toy_fpn_convmlp_s --show-dir work_dirs/toy_fpn_convmlp_s/predictions

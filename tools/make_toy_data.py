@@ -125,18 +125,20 @@ def write_classes(out: Path, num_train: int, num_val: int, width: int, height: i
 
 
 WRITERS = {'det': write_coco, 'seg': write_ade, 'cls': write_classes}
-# Per kind: (train images, val images, (width, height)).
-DEFAULTS = {'det': (128, 32, (320, 256)), 'seg': (128, 32, (320, 256)), 'cls': (1500, 300, (64, 64))}
+# Per kind: (train images, val images, (width, height)). Segmentation has 512 training images: with 128,
+# Semantic FPN from scratch over-fitted them in its 800 iterations (train pixel accuracy 99.6%) and ended at
+# 58.7-60.9 mIoU depending on the machine; with 512 the same schedule reaches 91 (README, Toy results).
+DEFAULTS = {'det': (128, 32, (320, 256)), 'seg': (512, 32, (256, 192)), 'cls': (1500, 300, (64, 64))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('kind', choices=sorted(WRITERS), help='which toy set to write')
     parser.add_argument('out', type=Path, help='output folder (replaced when its parameters differ)')
-    parser.add_argument('--num-train', type=int, help='default: 128 (det, seg), 1500 (cls)')
+    parser.add_argument('--num-train', type=int, help='default: 128 (det), 512 (seg), 1500 (cls)')
     parser.add_argument('--num-val', type=int, help='default: 32 (det, seg), 300 (cls)')
     parser.add_argument('--size', type=int, nargs=2, metavar=('W', 'H'),
-                        help='default: 320 256 (det, seg), 64 64 (cls)')
+                        help='default: 320 256 (det), 256 192 (seg), 64 64 (cls)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     num_train, num_val, size = DEFAULTS[args.kind]
