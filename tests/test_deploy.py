@@ -1,8 +1,11 @@
-"""ONNX export checked by onnxruntime, the feature-map picture and the training-curve picture."""
+"""ONNX export checked by onnxruntime (and how detections are compared), the feature-map picture and the training-curve picture."""
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
+
+from convmlp_mm.deploy import pair_detections
 
 from .conftest import ROOT, official_file, run_tool
 
@@ -66,3 +69,30 @@ def test_curves_from_a_work_dir(tmp_path):
 def test_curves_without_logs_explain(tmp_path):
     proc = run_tool('plot_curves.py', str(tmp_path), check=False)
     assert proc.returncode != 0 and 'scalars.json' in proc.stderr
+
+
+def test_detections_pair_by_image_label_and_closeness_not_by_position():
+    # Two detections tied to float rounding come out swapped in the second list, and one is of another image.
+    keys_a = np.array([[0, 1], [0, 1], [1, 2]])
+    scores_a = np.array([0.9, 0.9, 0.5])
+    boxes_a = np.array([[0, 0, 10, 10], [50, 50, 90, 90], [5, 5, 6, 6]], dtype=float)
+    order = [1, 0, 2]
+    pairs = pair_detections(keys_a, scores_a, boxes_a, keys_a[order], scores_a[order] + 1e-7, boxes_a[order],
+                            box_scale=100)
+    assert pairs.tolist() == [1, 0, 2]
+    # The same boxes and scores in another image (or of another label) have no counterpart.
+    other = keys_a.copy()
+    other[2, 0] = 0
+    assert pair_detections(keys_a, scores_a, boxes_a, other, scores_a, boxes_a).tolist() == [0, 1, -1]
+
+
+@pytest.mark.e2e
+def test_an_export_that_fails_its_check_is_removed_with_the_reason(tmp_path):
+    out = tmp_path / 'convmlp_s.onnx'
+    # A negative tolerance no file can meet stands in for a runtime that computes something else.
+    proc = run_tool('export_onnx.py', '--arch', 's', '--out', str(out), '--check-sizes', '64', '64', '64', '96',
+                    '--tolerance', '-1', check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: onnxruntime's outputs differ from PyTorch's by") and 'above --tolerance -1' in last
+    assert not list(tmp_path.iterdir())

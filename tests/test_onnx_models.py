@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from convmlp_mm.deploy import pair_detections
+
 from .conftest import ROOT, random_checkpoint, run_tool
 
 pytestmark = pytest.mark.e2e
@@ -65,27 +67,23 @@ def run_test(name: str, model: Path, data: Path, out: Path) -> dict:
 
 
 def compare_detections(expected: list, got: list) -> None:
-    """Each image's detections pair up one to one: same label, score within 1e-4, box within 1e-3 of the image
-    size, and (Mask R-CNN) the same mask pixels but for 0.1%. Scores equal to float rounding may come in
-    another order, so detections are matched, not compared by position."""
+    """Each image's detections pair up one to one (``pair_detections``: scores equal to float rounding may
+    come in another order): same label, score within 1e-4, box within 1e-3 of the image size, and (Mask
+    R-CNN) the same mask pixels but for 0.1%."""
     from pycocotools import mask as coco_mask
     for image_pt, image_ort in zip(expected, got):
         pt, ort = image_pt['pred_instances'], image_ort['pred_instances']
-        labels_pt, labels_ort = np.asarray(pt['labels']), np.asarray(ort['labels'])
-        scores_pt, scores_ort = np.asarray(pt['scores']), np.asarray(ort['scores'])
-        boxes_pt, boxes_ort = np.asarray(pt['bboxes']), np.asarray(ort['bboxes'])
+        labels_pt, scores_pt, boxes_pt = (np.asarray(pt[k]) for k in ('labels', 'scores', 'bboxes'))
+        labels_ort, scores_ort, boxes_ort = (np.asarray(ort[k]) for k in ('labels', 'scores', 'bboxes'))
         assert len(boxes_pt) == len(boxes_ort) > 0
-        tolerance = 1e-3 * max(image_pt['ori_shape'])
-        free = np.ones(len(boxes_ort), dtype=bool)
-        for i in range(len(boxes_pt)):
-            match = np.nonzero(free & (labels_ort == labels_pt[i]) & (np.abs(scores_ort - scores_pt[i]) <= 1e-4)
-                               & (np.abs(boxes_ort - boxes_pt[i]).max(1) <= tolerance))[0]
-            assert len(match), f'no onnxruntime detection matches {labels_pt[i]} {scores_pt[i]} {boxes_pt[i]}'
-            j = match[0]
-            free[j] = False
-            if 'masks' in pt:
-                mask_pt, mask_ort = coco_mask.decode(pt['masks'][i]), coco_mask.decode(ort['masks'][j])
-                assert (mask_pt != mask_ort).mean() <= 1e-3
+        size = max(image_pt['ori_shape'])
+        pairs = pair_detections(labels_pt, scores_pt, boxes_pt, labels_ort, scores_ort, boxes_ort, box_scale=size)
+        assert (pairs >= 0).all(), f'no onnxruntime detection of labels {labels_pt[pairs < 0]}'
+        np.testing.assert_allclose(scores_ort[pairs], scores_pt, atol=1e-4)
+        np.testing.assert_allclose(boxes_ort[pairs], boxes_pt, atol=1e-3 * size)
+        for i, j in enumerate(pairs) if 'masks' in pt else ():
+            mask_pt, mask_ort = coco_mask.decode(pt['masks'][i]), coco_mask.decode(ort['masks'][j])
+            assert (mask_pt != mask_ort).mean() <= 1e-3
 
 
 @pytest.mark.parametrize('name', sorted(CONFIGS))

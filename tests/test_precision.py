@@ -7,6 +7,7 @@ Where this machine has no native bf16 the tests below still run the bf16 code (t
 so they use tiny models); ``native_bf16`` pretends the support check passed.
 """
 import copy
+import re
 from unittest import mock
 
 import pytest
@@ -270,6 +271,6 @@ def test_end_to_end_benchmark_prints_each_variant_with_its_metric(toy_cls, tmp_p
     assert rows['variant'] == ['variant', 'images/s', 'metric', 'speed vs default']
     assert rows['default'][3] == '1.00x' and float(rows['fast'][1]) > 0
     # The fused copy gives the plain path's outputs to float rounding: the same metric.
-    assert rows['default'][2] == rows['fast'][2] and rows['fast'][2].startswith('accuracy/top1 ')
+    assert rows['default'][2] == rows['fast'][2] and re.fullmatch(r'accuracy/top1 \d+\.\d{4}', rows['fast'][2])
     bf16 = rows['bf16']
     assert bf16[2].startswith('accuracy/top1 ') or bf16[2].startswith('not run: --bf16: bf16 is not available')

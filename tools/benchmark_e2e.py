@@ -17,6 +17,7 @@ warm-up), the metric is the full test's. With ``--repeats N`` the variants take 
 median is shown, so that a busy moment of a shared machine does not fall on one variant only.
 """
 import argparse
+import numbers
 import statistics
 import tempfile
 import time
@@ -72,7 +73,8 @@ def measure(config: str, checkpoint: str, variant: str, cfg_options: Optional[di
 
 def main_metrics(metrics: Dict[str, float]) -> str:
     shown = [key for key in MAIN_METRICS if key in metrics] or list(metrics)
-    return ', '.join(f'{key} {metrics[key]:.4f}' if isinstance(metrics[key], float) else f'{key} {metrics[key]}'
+    # mmseg reports numpy floats, which `isinstance(x, float)` does not catch.
+    return ', '.join(f'{key} {metrics[key]:.4f}' if isinstance(metrics[key], numbers.Real) else f'{key} {metrics[key]}'
                      for key in shown)
 
 
