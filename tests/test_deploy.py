@@ -1,4 +1,5 @@
-"""ONNX export checked by onnxruntime (and how detections are compared), the feature-map picture and the training-curve picture."""
+"""ONNX export checked by onnxruntime (and how detections are compared), the feature-map picture and the
+training-curve picture."""
 import json
 
 import numpy as np

@@ -11,9 +11,9 @@
 Variants: ``default`` is the model as it was before the fast path (``fast_inference=False``), ``fast`` the
 shipped default (the backbone's fused copy), ``bf16``/``fp16`` the fast path with ``--bf16``/``--fp16``. A
 variant the device cannot run natively is listed with the reason instead. ``--onnx`` adds ``onnxruntime``: the
-checkpoint exported by ``tools/export_onnx.py``, run as ``tools/test.py CONFIG MODEL.onnx`` runs it. Each variant is one Runner test
-(data loading, pre-processing, model, post-processing); images/s counts the batches after the first (the
-warm-up), the metric is the full test's. With ``--repeats N`` the variants take turns N times and the
+checkpoint exported by ``tools/export_onnx.py``, run as ``tools/test.py CONFIG MODEL.onnx`` runs it. Each
+variant is one Runner test (data loading, pre-processing, model, post-processing); images/s counts the batches
+after the first (the warm-up), the metric is the full test's. With ``--repeats N`` the variants take turns N times and the
 median is shown, so that a busy moment of a shared machine does not fall on one variant only.
 """
 import argparse
