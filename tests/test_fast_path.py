@@ -64,6 +64,23 @@ def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatc
     assert not calls
 
 
+@pytest.mark.skipif(not convmlp_module._ONEDNN_CONV, reason='this torch build has no oneDNN fused convolutions')
+def test_deployed_conv_layers_apply_the_relu_inside_the_conv_kernel():
+    plain, fast = _pair()
+    plain.eval().fast_inference = False
+    fast.eval().switch_to_deploy()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        got = fast(x)
+    names = [event.name for event in prof.events()]
+    # three conv-ReLU layers in the tokenizer and three in each bottleneck of the conv stage
+    assert names.count('mkldnn::_convolution_pointwise') == 3 + 3 * len(fast.conv_stages.conv_blocks)
+    assert not {'aten::relu', 'aten::relu_', 'aten::clamp_min_'} & set(names)
+    with torch.no_grad():
+        want = plain(x)
+    assert all((g - w).abs().max() <= 1e-4 for g, w in zip(got, want))
+
+
 def test_deploy_folds_batchnorm_and_layernorm_affines():
     _, fast = _pair()
     fast.eval()
