@@ -42,8 +42,9 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
-# A schedule for minutes on two CPU cores.
-max_iters = 800
+# A schedule for minutes on two CPU cores. 1200 iterations: with 800, two seeds ended at 91.2 and 66.5 mIoU
+# (the second still climbing: 48.8 at iteration 400), too close to the demo's bar of 65.
+max_iters = 1200
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
                      clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
