@@ -434,6 +434,12 @@ class ConvMLP(BaseModule):
             raise RuntimeError('switch_to_deploy() folds BatchNorm running statistics; call model.eval() first')
         fuse_conv_bn(self.tokenizer)
         fuse_conv_bn(self.conv_stages)
+        if self.channels_last:
+            # The conv kernels want channels-last weights for channels-last inputs; stored so (a later
+            # ``.to(dtype)`` keeps the layout), the weights are not converted again in every call.
+            for conv in self.modules():
+                if isinstance(conv, nn.Conv2d):
+                    conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
         for stage in self.stages:
             for block in stage.blocks:
                 block.fold_norm_affine()
@@ -461,12 +467,6 @@ class ConvMLP(BaseModule):
                 fused.fast_inference = False
                 fused.eval().switch_to_deploy()
                 fused.requires_grad_(False).to(dtype)
-                if fused.channels_last:
-                    # The conv kernels want channels-last weights for channels-last inputs; stored so, the
-                    # weights are not converted again in every call.
-                    for conv in fused.modules():
-                        if isinstance(conv, nn.Conv2d):
-                            conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
             copies[dtype] = (key, fused)
         return copies[dtype][1]
 
