@@ -4,10 +4,13 @@ import pytest
 import torch
 
 from convmlp_mm import ConvMLP
+from convmlp_mm.models import kernels
 from convmlp_mm.models.backbones import convmlp as convmlp_module
 from convmlp_mm.utils.benchmark import parse_target
 
 from .conftest import official_file, official_state_dict, run_tool
+
+pytestmark = pytest.mark.matrix
 
 
 def _pair(arch='s', **kwargs):
@@ -38,14 +41,14 @@ def test_channels_last_and_deploy_equal_plain_in_eval(arch, size):
         assert (got_dep - want).abs().max() <= 1e-4
 
 
-@pytest.mark.skipif(not convmlp_module._ONEDNN_LINEAR, reason='this torch build has no oneDNN linear kernels')
+@pytest.mark.skipif(not kernels.onednn_ops()[0], reason='this torch build has no oneDNN linear kernels')
 def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatch):
     plain, fast = _pair()
     plain.eval().fast_inference = False  # the reference: no fused copy of its own (whose calls would count)
     fast.eval().switch_to_deploy()
     calls = []
-    fused = convmlp_module._fused_mlp_residual
-    monkeypatch.setattr(convmlp_module, '_fused_mlp_residual', lambda *args: calls.append(1) or fused(*args))
+    fused = convmlp_module.fused_mlp_residual
+    monkeypatch.setattr(convmlp_module, 'fused_mlp_residual', lambda *args: calls.append(1) or fused(*args))
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         got, want = fast(x), plain(x)
@@ -64,7 +67,7 @@ def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatc
     assert not calls
 
 
-@pytest.mark.skipif(not convmlp_module._ONEDNN_CONV, reason='this torch build has no oneDNN fused convolutions')
+@pytest.mark.skipif(not kernels.onednn_ops()[1], reason='this torch build has no oneDNN fused convolutions')
 def test_deployed_conv_layers_apply_the_relu_inside_the_conv_kernel():
     plain, fast = _pair()
     plain.eval().fast_inference = False

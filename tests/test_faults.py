@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from convmlp_mm.engine.storage import AtomicLocalBackend, is_whole_checkpoint
+from convmlp_mm.checkpoint_safety import load_checkpoint_file
 
 from .conftest import ROOT, run_tool, toy_options
 
@@ -65,7 +66,7 @@ def record_loss(request, before: dict, folder: Path) -> None:
 
 
 def weights(path: Path) -> dict:
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return load_checkpoint_file(path)['state_dict']
 
 
 def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(toy_cls, tmp_path, request):
@@ -105,7 +106,7 @@ def test_crash_while_saving_keeps_the_previous_file_whole(tmp_path, request, mon
         record_loss(request, before, tmp_path)
     else:  # the write completed before the kill: the file is the new, whole checkpoint
         request.node.user_properties.append(('data_lost', []))
-        assert torch.load(target, weights_only=True)['state_dict']['w'].numel() == 100_000_000
+        assert load_checkpoint_file(target)['state_dict']['w'].numel() == 100_000_000
     # The killed writer may have left its temporary file (if the kill landed after it was created); one
     # more stands for an earlier dead writer, so that the clean-up below is always exercised. Another
     # checkpoint's temporary file must be left alone.
@@ -179,7 +180,7 @@ def test_two_process_gloo_run_ends_with_equal_weights_on_both_ranks(task, tmp_pa
     proc = subprocess.run(['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(cfg), '2', '--work-dir', str(work),
                            *options], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rank0, rank1 = (torch.load(work / f'rank{r}.pth', weights_only=True) for r in (0, 1))
+    rank0, rank1 = (load_checkpoint_file(work / f'rank{r}.pth') for r in (0, 1))
     assert rank0.keys() == rank1.keys()
     assert len(rank0) > 100 and all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     log = proc.stdout + proc.stderr

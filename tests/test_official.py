@@ -18,8 +18,11 @@ from mmengine.runner import load_checkpoint
 from convmlp_mm import ConvMLP
 from convmlp_mm.models.official import NotConvMLPCheckpointError, detect_arch
 from convmlp_mm.models.pretrained import load_pretrained
+from convmlp_mm.checkpoint_safety import load_checkpoint_file
 
 from .conftest import ROOT, official_file, official_state_dict, run_tool
+
+pytestmark = pytest.mark.matrix
 
 CLS = ROOT / 'configs' / 'classification'
 
@@ -148,7 +151,7 @@ def test_timm_training_checkpoint(tmp_path, ema):
                     *(['--ema'] if ema else []))
     assert 'timm training checkpoint (epoch 59, model convmlp_s_classification)' in proc.stdout
     assert ('EMA weights (state_dict_ema)' if ema else 'which --ema converts instead') in proc.stdout
-    converted = torch.load(tmp_path / 'out' / 'convmlp_s_cifar10.pth', weights_only=True)['state_dict']
+    converted = load_checkpoint_file(tmp_path / 'out' / 'convmlp_s_cifar10.pth')['state_dict']
     want = averaged if ema else trained
     assert all(torch.equal(converted[f'backbone.{k}'], v) for k, v in want.items() if not k.startswith('head.'))
     assert torch.equal(converted['head.fc.weight'], want['head.weight'])

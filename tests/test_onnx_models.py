@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from convmlp_mm.deploy import pair_detections
+from convmlp_mm.checkpoint_safety import load_checkpoint_file
 
 from .conftest import ROOT, random_checkpoint, run_tool
 
@@ -42,7 +43,7 @@ def decisive_checkpoint(name: str, path: Path) -> Path:
     PyTorch and onnxruntime must agree on every decision: a freshly initialised RetinaNet scores every
     anchor about 0.01 (its prior), below mmdet's 0.05 threshold, and ties everywhere."""
     random_checkpoint(CONFIGS[name], path)
-    ckpt = torch.load(path, weights_only=True)
+    ckpt = load_checkpoint_file(path)
     state = ckpt['state_dict']
     generator = torch.Generator().manual_seed(0)
     for key in [k for k in state if k.startswith(DECISIVE[name])]:

@@ -35,13 +35,13 @@ TOY_CONFIGS = {
 
 @pytest.fixture
 def native_bf16():
-    with mock.patch.object(precision_module, '_cpu_has_native_bf16', lambda: True):
+    with mock.patch.object(precision_module, 'cpu_has_bf16_instructions', lambda: True):
         yield
 
 
 @pytest.fixture
 def no_native_bf16():
-    with mock.patch.object(precision_module, '_cpu_has_native_bf16', lambda: False):
+    with mock.patch.object(precision_module, 'cpu_has_bf16_instructions', lambda: False):
         yield
 
 

@@ -18,6 +18,7 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 import convmlp_mm  # noqa: F401  (lets weights_only loading read mmengine's checkpoints, as in every tool)
+from convmlp_mm.checkpoint_safety import load_checkpoint_file
 
 from .conftest import ROOT, RunsCode, random_checkpoint, run_tool
 
@@ -92,7 +93,7 @@ def run_upstream(lib: str, tool: str, *args: str) -> subprocess.CompletedProcess
 
 
 def state_dict(path: Path) -> dict:
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return load_checkpoint_file(path)['state_dict']
 
 
 def assert_equal_weights(want: dict, got: dict) -> None:
@@ -101,6 +102,7 @@ def assert_equal_weights(want: dict, got: dict) -> None:
     assert not different, f'{len(different)} tensors differ after resumption, e.g. {different[:3]}'
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize('lib', sorted(TOY))
 def test_upstream_train_resume_after_sigkill_and_test(lib, tmp_path, request):
     data = data_for(lib, request)
@@ -110,7 +112,7 @@ def test_upstream_train_resume_after_sigkill_and_test(lib, tmp_path, request):
     assert proc.returncode == 0, proc.stderr[-3000:]
     # The guards came with the config: the atomic backend wrote the checkpoints, which hold the random state.
     assert (reference / 'checkpoint_backend.txt').read_text() == 'AtomicLocalBackend'
-    meta = torch.load(reference / LAST[lib], map_location='cpu', weights_only=True)['meta']
+    meta = load_checkpoint_file(reference / LAST[lib])['meta']
     assert set(meta['random_state']) == {'python', 'numpy', 'torch'}
     assert not list(reference.glob('.*.tmp'))
 
@@ -158,7 +160,7 @@ def test_runner_from_cfg_in_a_plain_script(toy_cls, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TEST {'accuracy/top1':" in proc.stdout
     assert (work / 'checkpoint_backend.txt').read_text() == 'AtomicLocalBackend'
-    assert 'random_state' in torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=True)['meta']
+    assert 'random_state' in load_checkpoint_file(work / 'epoch_2.pth')['meta']
 
 
 def a_toy_image(lib: str, data: Path) -> str:
@@ -169,6 +171,7 @@ def a_toy_image(lib: str, data: Path) -> str:
 @pytest.mark.parametrize('lib, config', [(lib, str(TOY[lib])) for lib in sorted(TOY)]
                          + [(lib, config) for lib in sorted(FULL) for config in FULL[lib]],
                          ids=lambda v: Path(v).stem if '/' in str(v) else v)
+@pytest.mark.matrix
 def test_inferencer(lib, config, tmp_path, request):
     """Each library's inferencer, as a user calls it, on our toy and full-size configs (random weights)."""
     image = a_toy_image(lib, data_for(lib, request))
@@ -223,6 +226,7 @@ def test_upstream_test_on_the_full_size_segmentation_config(toy_ade, tmp_path):
     assert 'mIoU:' in proc.stdout + proc.stderr
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize('door', ['our test.py', 'our demo.py', 'our train.py --resume', "mmdet's test.py"])
 def test_code_running_checkpoint_is_refused_with_one_clear_message(door, toy_coco, tmp_path):
     marker = tmp_path / 'pwned'

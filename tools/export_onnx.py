@@ -26,6 +26,7 @@ import torch.nn as nn
 from mmengine.config import DictAction
 
 from convmlp_mm import ConvMLP
+from convmlp_mm.compat import require_torch
 from convmlp_mm.deploy import export_model, load_model, pair_detections
 from convmlp_mm.deploy.export import replace_atomically
 from convmlp_mm.deploy.preprocessing import sidecar_path
@@ -76,6 +77,7 @@ def build_features(args: argparse.Namespace) -> nn.Module:
 
 
 def export_features(model: nn.Module, path: Path, opset: int) -> None:
+    require_torch((2, 6), 'ONNX export')
     x = torch.randn(2, 3, 224, 224)  # batch 2: torch.export would fix a dimension of size 1
     with torch.no_grad():
         num_outputs = len(model(x))

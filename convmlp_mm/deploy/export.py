@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
+from ..compat import require_torch
 from .graphs import UnsupportedModelError, build_graph
 from .preprocessing import preprocessing_of, sidecar_path, write_sidecar
 
@@ -69,6 +70,7 @@ def export_model(config: str, checkpoint: Optional[str], out: str, opset: int = 
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    require_torch((2, 6), 'Whole-model ONNX export')
     model = load_model(cfg, checkpoint)
     task, graph = build_graph(model)
     if deploy and hasattr(model, 'backbone') and hasattr(model.backbone, 'switch_to_deploy'):

@@ -6,16 +6,21 @@ because mmcv's compiled ops take fp32 only and box coordinates need more than bf
 device has no native arithmetic in the dtype, everything here refuses with the reason instead of running
 an emulation many times slower than fp32.
 """
+import functools
+import logging
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 from mmengine.device import get_device
+from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 from mmengine.runner import TestLoop
 from mmengine.runner.loops import _update_losses
 
+from ..compat import cpu_has_bf16_instructions, cuda_has_native_bf16
+from ..models.kernels import cpu_matmul_rates
 from ..registry import register_loop, register_optim_wrapper
 
 DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16, 'float16': torch.float16, 'fp16': torch.float16}
@@ -34,19 +39,13 @@ def parse_dtype(dtype: Union[str, torch.dtype]) -> torch.dtype:
     raise ValueError(f'unknown reduced-precision dtype {dtype!r}; choose one of {sorted(DTYPES)}')
 
 
-def _cpu_has_native_bf16() -> bool:
-    # AVX512-BF16 (Zen 4/5, Cooper Lake and later Xeons) or AMX (Sapphire Rapids on), as cpuinfo reports them.
-    return bool(getattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)()
-                or getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)())
-
-
 def unsupported_reason(device_type: str, dtype: torch.dtype) -> Optional[str]:
     """Why ``device_type`` cannot compute in ``dtype`` natively, or None when it can."""
     name = 'bf16' if dtype == torch.bfloat16 else 'fp16'
     if device_type == 'cuda':
         if not torch.cuda.is_available():
             return 'no CUDA GPU is visible'
-        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported(including_emulation=False):
+        if dtype == torch.bfloat16 and not cuda_has_native_bf16():
             major, minor = torch.cuda.get_device_capability()
             return (f'{torch.cuda.get_device_name()} (compute capability {major}.{minor}) has no bf16 tensor cores; '
                     f'they start at 8.0 (A100, RTX 30xx); use fp16 on this GPU')
@@ -54,7 +53,7 @@ def unsupported_reason(device_type: str, dtype: torch.dtype) -> Optional[str]:
     if device_type == 'cpu':
         if dtype == torch.float16:
             return 'fp16 runs natively on GPUs only; on CPUs with avx512_bf16 or AMX use bf16'
-        if not _cpu_has_native_bf16():
+        if not cpu_has_bf16_instructions():
             return ('this CPU has neither avx512_bf16 nor amx_bf16 (see the flags in /proc/cpuinfo), so bf16 would '
                     'be emulated, many times slower than fp32')
         return None
@@ -62,12 +61,33 @@ def unsupported_reason(device_type: str, dtype: torch.dtype) -> Optional[str]:
 
 
 def check_precision(device_type: str, dtype: torch.dtype, what: str) -> None:
-    """Raise :class:`UnsupportedPrecisionError` naming ``what`` if the device cannot run ``dtype`` natively."""
+    """Raise :class:`UnsupportedPrecisionError` naming ``what`` if the device cannot run ``dtype`` natively;
+    on a CPU whose bf16 is slower than its fp32, say so once (:func:`warn_if_bf16_is_slower`)."""
     reason = unsupported_reason(device_type, dtype)
     if reason is not None:
         name = 'bf16' if dtype == torch.bfloat16 else 'fp16'
         raise UnsupportedPrecisionError(f'{what}: {name} is not available on this {device_type.upper()}: {reason}. '
                                         f'Run without it, in fp32.')
+    if device_type == 'cpu' and dtype == torch.bfloat16:
+        warn_if_bf16_is_slower()
+
+
+def bf16_slower_message() -> Optional[str]:
+    """One line with this CPU's fp32 and bf16 matmul rates if bf16 is the slower one, else None."""
+    fp32, bf16 = cpu_matmul_rates()
+    if bf16 >= fp32:
+        return None
+    return (f'bf16 will be slower than fp32 on this CPU: a 1024x1024 matmul runs at {bf16:.0f} GFLOP/s in bf16 '
+            f'against {fp32:.0f} in fp32 (it has bf16 instructions but no fast bf16 units such as AMX); '
+            f'run in fp32 for speed')
+
+
+@functools.lru_cache(maxsize=None)
+def warn_if_bf16_is_slower() -> None:
+    """Log :func:`bf16_slower_message` once per process, where it applies."""
+    message = bf16_slower_message()
+    if message is not None:
+        print_log(message, logger='current', level=logging.WARNING)
 
 
 def _to_fp32(outputs):

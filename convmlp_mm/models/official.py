@@ -7,7 +7,6 @@ flowers102}.pth``) are plain state_dicts of the paper's classifier: the backbone
 ``state_dict`` (and ``state_dict_ema`` for runs with a model EMA) beside the optimizer state and the run's
 arguments as an ``argparse.Namespace``.
 """
-import argparse
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
@@ -35,11 +34,11 @@ def read_official(filename: str, ema: bool = False) -> Tuple[Dict[str, torch.Ten
     """The classifier state_dict of an official file, and a line saying what the file was.
 
     Takes a released (plain) state_dict or a timm training checkpoint; of the latter, ``ema`` picks the
-    EMA weights (``state_dict_ema``) instead of the trained ones. Loaded with ``weights_only``: the
-    ``argparse.Namespace`` of a timm checkpoint is allowed for this read only, since it holds plain values.
+    EMA weights (``state_dict_ema``) instead of the trained ones. Loaded without running code
+    (:mod:`convmlp_mm.checkpoint_safety`, whose allow-list has the ``argparse.Namespace`` of timm's
+    checkpoints: it holds plain values).
     """
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        checkpoint = read_checkpoint(filename)
+    checkpoint = read_checkpoint(filename)
     if not isinstance(checkpoint, dict):
         raise NotConvMLPCheckpointError(f'{filename} holds a {type(checkpoint).__name__}, not a state_dict')
     if 'state_dict' not in checkpoint:

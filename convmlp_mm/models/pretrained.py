@@ -24,7 +24,7 @@ class PretrainedWeightsError(RuntimeError):
 
 
 def read_checkpoint(filename: str, map_location: str = 'cpu') -> Any:
-    """Load a checkpoint file or URL as it is (``weights_only``), with errors that say what to do."""
+    """Load a checkpoint file or URL as it is (never running code from it), with errors that say what to do."""
     remote = filename.startswith(('http://', 'https://'))
     try:
         checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location, logger='current')

@@ -11,6 +11,7 @@ from mmengine.device import get_device
 from mmengine.evaluator import BaseMetric
 
 from ..checkpoint_safety import UnsafeCheckpointError
+from ..compat import UnsupportedTorchError
 from ..datasets.transforms import LabelOutOfRangeError
 from ..deploy import CheckpointMismatchError, SidecarError, UnsupportedModelError
 from ..engine import (NonFiniteLossError, UnsupportedPrecisionError, check_precision, latest_valid_checkpoint,
@@ -23,7 +24,7 @@ from .data_check import BadAnnotationFileError, DatasetNotFoundError, check_data
 #: Errors whose message already says what is wrong and what to do: shown without a traceback.
 USER_ERRORS = (BadAnnotationFileError, CheckpointMismatchError, DatasetNotFoundError, LabelOutOfRangeError,
                NonFiniteLossError, NotConvMLPCheckpointError, PretrainedWeightsError, SidecarError,
-               UnsafeCheckpointError, UnsupportedModelError, UnsupportedPrecisionError)
+               UnsafeCheckpointError, UnsupportedModelError, UnsupportedPrecisionError, UnsupportedTorchError)
 
 
 def run_main(main: Callable[[], None]) -> None:

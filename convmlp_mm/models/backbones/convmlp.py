@@ -18,7 +18,9 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...compat import get_autocast_dtype, is_autocast_enabled, is_graph_capture
 from ...registry import register_model
+from ..kernels import fused_mlp_residual, onednn_fusable, run_conv_layers
 from ..pretrained import load_pretrained
 
 ARCH_KEYS = ('blocks', 'dims', 'mlp_ratios', 'channels', 'n_conv_blocks')
@@ -41,7 +43,7 @@ class ConvTokenizer(nn.Module):
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _run_conv_layers(self.block, x)
+        return run_conv_layers(self.block, x)
 
 
 class ConvStage(nn.Module):
@@ -68,7 +70,7 @@ class ConvStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.conv_blocks:
-            x = x + _maybe_checkpoint(functools.partial(_run_conv_layers, block), x, self.with_cp)
+            x = x + _maybe_checkpoint(functools.partial(run_conv_layers, block), x, self.with_cp)
         return self.downsample(x)
 
 
@@ -105,10 +107,10 @@ class ConvMLPBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The fused path has no drop path: inference only.
-        if self.deploy and not self.training and _onednn_fusable(x, self.channel_mlp1.fc1.weight):
-            x = _fused_mlp_residual(x, self.norm1(x), self.channel_mlp1)
+        if self.deploy and not self.training and onednn_fusable(x, self.channel_mlp1.fc1.weight):
+            x = fused_mlp_residual(x, self.norm1(x), self.channel_mlp1.fc1, self.channel_mlp1.fc2)
             x = self._connect(x)
-            return _fused_mlp_residual(x, self.norm2(x), self.channel_mlp2)
+            return fused_mlp_residual(x, self.norm2(x), self.channel_mlp2.fc1, self.channel_mlp2.fc2)
         x = x + self.drop_path(self.channel_mlp1(self.norm1(x)))
         x = self._connect(x)
         return x + self.drop_path(self.channel_mlp2(self.norm2(x)))
@@ -131,60 +133,6 @@ class ConvMLPBlock(nn.Module):
             fc1.weight.mul_(norm.weight)
             norm.elementwise_affine = False
             norm.weight = norm.bias = None
-
-
-# A private op (the one torch.compile's CPU backend emits), so it is looked up rather than assumed.
-_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
-_ONEDNN_CONV = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_convolution_pointwise')
-# oneDNN's bf16 kernels need AVX-512 (BW/VL/DQ) or AVX-NE-CONVERT; without them it has no bf16 primitive.
-_ONEDNN_BF16 = _ONEDNN_LINEAR and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def _graph_capture() -> bool:
-    """Whether the forward pass is being traced, compiled or exported rather than run."""
-    return (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
-            or torch.onnx.is_in_onnx_export())
-
-
-def _onednn_fusable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether a deployed block may run its channel MLPs as fused oneDNN kernels: CPU inference in eager
-    mode, outside autocast, with activations and weights both fp32 (or both bf16 where oneDNN has bf16).
-    Exporters and compilers get the plain ops, which they know how to translate and fuse."""
-    if x.dtype != weight.dtype or x.dtype not in (torch.float32, torch.bfloat16):
-        return False
-    return (_ONEDNN_LINEAR and (x.dtype == torch.float32 or _ONEDNN_BF16) and x.device.type == 'cpu'
-            and not torch.is_grad_enabled() and not torch.is_autocast_enabled('cpu') and not _graph_capture())
-
-
-def _fused_mlp_residual(x: torch.Tensor, z: torch.Tensor, mlp: ChannelMLP) -> torch.Tensor:
-    """``x + fc2(gelu(fc1(z)))`` as two oneDNN matmuls that apply the bias, the exact (erf) GELU and the
-    residual add inside the kernel, instead of four more passes over the activations. ``torch.compile``
-    picks the same kernels for this pattern on CPUs; this gets them in eager mode too."""
-    hidden = torch.ops.mkldnn._linear_pointwise(z, mlp.fc1.weight, mlp.fc1.bias, 'gelu', [], 'none')
-    return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, mlp.fc2.weight, mlp.fc2.bias, 'add')
-
-
-def _run_conv_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """``layers(x)``, except that in CPU inference each conv whose BatchNorm ``switch_to_deploy()`` folded
-    (an ``Identity`` in its place) runs with the ReLU after it as one oneDNN convolution that applies the
-    ReLU in the kernel: a separate in-place ReLU was 16% of ConvMLP-S's bf16 time (batch 8, 224x224)."""
-    first = layers[0]
-    if not (_ONEDNN_CONV and isinstance(first, nn.Conv2d) and _onednn_fusable(x, first.weight)):
-        return layers(x)
-    modules = list(layers)
-    i = 0
-    while i < len(modules):
-        conv = modules[i]
-        if (isinstance(conv, nn.Conv2d) and conv.padding_mode == 'zeros' and not isinstance(conv.padding, str)
-                and i + 2 < len(modules) and isinstance(modules[i + 1], nn.Identity)
-                and isinstance(modules[i + 2], nn.ReLU)):
-            x = torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, conv.padding, conv.stride,
-                                                        conv.dilation, conv.groups, 'relu', [], '')
-            i += 3
-        else:
-            x = modules[i](x)
-            i += 1
-    return x
 
 
 class ConvDownsample(nn.Module):
@@ -450,10 +398,10 @@ class ConvMLP(BaseModule):
     def _fused_copy_dtype(self, x: torch.Tensor) -> Optional[torch.dtype]:
         """The dtype of the fused copy that should run ``x`` (see ``fast_inference``), or None."""
         if (not self.fast_inference or self.deploy or self.training or torch.is_grad_enabled()
-                or _graph_capture()):
+                or is_graph_capture(x)):
             return None
         device = x.device.type
-        if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16:
+        if is_autocast_enabled(device) and get_autocast_dtype(device) == torch.bfloat16:
             return torch.bfloat16
         return self.tokenizer.block[0].weight.dtype
 
