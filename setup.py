@@ -1,9 +1,12 @@
 """Packaging for convmlp_mm, the ConvMLP backbone as an OpenMMLab plugin."""
+import shutil
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
+MIM = ROOT / 'convmlp_mm' / '.mim'
 
 
 def read_version() -> str:
@@ -12,6 +15,18 @@ def read_version() -> str:
     return namespace['__version__']
 
 
+def carry_configs() -> None:
+    """Copy configs/ into convmlp_mm/.mim/ for wheels and sdists (OpenMMLab's convention, as mmdet's setup.py
+    does), so that an install from them has the configs too. Editable installs read configs/ in place."""
+    if any(cmd in sys.argv for cmd in ('develop', 'editable_wheel')):
+        return
+    shutil.rmtree(MIM, ignore_errors=True)
+    MIM.mkdir()
+    shutil.copytree(ROOT / 'configs', MIM / 'configs', ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(ROOT / 'model-index.yml', MIM / 'model-index.yml')
+
+
+carry_configs()
 setup(
     name='convmlp_mm',
     version=read_version(),
@@ -19,10 +34,14 @@ setup(
     long_description=(ROOT / 'README.md').read_text() if (ROOT / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     license='Apache-2.0',
-    python_requires='>=3.8',
+    # The tested range (README, Tested environments: tools/setup_env.sh pinned/legacy/onedl).
+    python_requires='>=3.11',
     packages=find_packages(include=['convmlp_mm', 'convmlp_mm.*']),
-    # Only what the backbone itself needs; each downstream library is optional (see extras).
-    install_requires=['torch>=1.8', 'mmengine>=0.10.0,<1.0', 'mmcv>=2.0.0rc4,<2.2.0'],
+    package_data={'convmlp_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
+    # As mmdet does, torch, mmcv and mmengine are not forced: the OneDL fork provides the same modules under
+    # other distribution names (onedl-mmcv, onedl-mmengine), which pip would not see and would overwrite.
+    # `import convmlp_mm` checks them (convmlp_mm/compat.py: torch>=2.1, mmengine>=0.10, mmcv>=2.0).
+    install_requires=['numpy'],
     extras_require={
         'det': ['mmdet>=3.0.0,<3.4.0', 'pycocotools'],
         'seg': ['mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],

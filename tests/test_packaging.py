@@ -1,0 +1,61 @@
+"""What `pip install .` (a wheel) gives a user: the package with its configs, metadata that forces no
+distribution a fork also provides, and configs that load from the installed copy."""
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope='module')
+def wheel(tmp_path_factory) -> Path:
+    """A wheel built from a copy of the sources (building in place would leave convmlp_mm/.mim behind)."""
+    src = tmp_path_factory.mktemp('src')
+    for name in ('setup.py', 'README.md', 'model-index.yml'):
+        shutil.copy(ROOT / name, src / name)
+    for name in ('convmlp_mm', 'configs'):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns('__pycache__', '.mim'))
+    out = tmp_path_factory.mktemp('dist')
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', str(src),
+                    '-w', str(out)], check=True, capture_output=True, text=True, timeout=600)
+    return next(out.glob('convmlp_mm-*.whl'))
+
+
+def test_wheel_carries_every_config(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    configs = {str(p.relative_to(ROOT)) for p in (ROOT / 'configs').rglob('*.py')}
+    missing = {c for c in configs if f'convmlp_mm/.mim/{c}' not in names}
+    assert len(configs) > 30 and not missing, sorted(missing)[:5]
+
+
+def test_wheel_forces_no_library_a_fork_provides(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read(next(n for n in archive.namelist() if n.endswith('METADATA'))).decode()
+    message = Parser().parsestr(metadata)
+    required = [r for r in message.get_all('Requires-Dist') or [] if 'extra ==' not in r]
+    assert not [r for r in required if r.split()[0].split(';')[0] in ('torch', 'mmcv', 'mmengine', 'mmcv-lite')]
+    assert message['Requires-Python'] == '>=3.11'
+
+
+def test_installed_wheel_loads_its_own_configs(wheel, tmp_path):
+    target = tmp_path / 'site'
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target), str(wheel)],
+                   check=True, capture_output=True, text=True, timeout=600)
+    script = (
+        'import convmlp_mm\n'
+        'from mmengine.config import Config\n'
+        "path = convmlp_mm.config_path('detection/retinanet_convmlp_s_fpn.py')\n"
+        'cfg = Config.fromfile(path)\n'
+        "print(convmlp_mm.__file__, path, cfg.model.backbone.type, convmlp_mm.config_path('detection/_base_/default_runtime.py'))\n")
+    proc = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(target)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    package, config, backbone, runtime = proc.stdout.split()
+    assert Path(package).is_relative_to(target) and Path(config).is_relative_to(target / 'convmlp_mm' / '.mim')
+    assert backbone.endswith('ConvMLP') and Path(runtime).is_file()
