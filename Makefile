@@ -9,7 +9,7 @@ SEG_ITERS := 1200
 # results in the README then hold on every machine, whichever arithmetic its CPU has.
 TRAIN_FLAGS ?=
 
-.PHONY: env demo demo-seg demo-cls test
+.PHONY: env demo demo-seg demo-cls test test-matrix
 env:
 	bash tools/setup_env.sh
 
@@ -42,4 +42,17 @@ demo-cls: env
 	$(PY) tools/plot_curves.py work_dirs/toy_convmlp_s_cls
 
 test: env
-	$(PY) -m pytest
+	$(PY) -m pytest --junitxml=work_dirs/matrix/pinned.xml
+
+# The other stacks of the test matrix (README, Tested environments): each is set up by tools/setup_env.sh
+# STACK in .venv-STACK (cached like .venv), then runs the tests marked `matrix` (backbone, pretrained and
+# official weights, checkpoint safety, fast path, a few iterations of each toy config through our tools and
+# the library's own, one inferencer per task, the libraries' analysis tools). `make test-matrix STACKS=legacy`
+# runs one.
+STACKS ?= legacy onedl
+test-matrix:
+	@for stack in $(STACKS); do \
+		bash tools/setup_env.sh $$stack && \
+		echo "== stack $$stack" && .venv-$$stack/bin/python -m pytest -m matrix \
+			--junitxml=work_dirs/matrix/$$stack.xml || exit 1; \
+	done

@@ -8,6 +8,8 @@ import torch.nn as nn
 
 from convmlp_mm import ConvMLP
 
+pytestmark = pytest.mark.matrix
+
 CHANNELS = {'s': [64, 128, 256, 512], 'm': [64, 128, 256, 512], 'l': [96, 192, 384, 768]}
 STRIDES = [4, 8, 16, 32]
 

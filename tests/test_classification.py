@@ -16,6 +16,7 @@ def test_generator_writes_balanced_class_folders(toy_cls):
         assert [len(list((toy_cls / split / f).glob('*.png'))) for f in folders] == [count // 3] * 3
 
 
+@pytest.mark.matrix
 @pytest.mark.e2e
 def test_train_test_demo_round_trip(toy_cls, tmp_path):
     options = [f'train_dataloader.dataset.data_root={toy_cls}', f'val_dataloader.dataset.data_root={toy_cls}',

@@ -114,6 +114,7 @@ def test_amp_on_a_cpu_without_native_bf16_is_a_clear_error(tmp_path):
     assert 'avx512_bf16' in last and 'Traceback' not in proc.stderr and not list(tmp_path.iterdir())
 
 
+@pytest.mark.matrix
 @pytest.mark.e2e
 @pytest.mark.parametrize('config', [TOY, TOY_MASK], ids=['retinanet', 'mask_rcnn'])
 def test_train_checkpoint_test_round_trip(toy_coco, tmp_path, config):

@@ -7,6 +7,8 @@ from convmlp_mm.models.pretrained import PretrainedWeightsError, load_pretrained
 
 from .conftest import official_state_dict
 
+pytestmark = pytest.mark.matrix
+
 
 @pytest.fixture
 def official_s(tmp_path):

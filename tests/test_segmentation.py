@@ -98,6 +98,7 @@ def test_labels_out_of_range_stop_training_with_file_name(toy_ade, tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.matrix
 @pytest.mark.e2e
 def test_train_checkpoint_test_round_trip(toy_ade, tmp_path):
     work = tmp_path / 'work'

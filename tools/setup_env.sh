@@ -1,23 +1,58 @@
 #!/usr/bin/env bash
-# Create (or reuse) the project's virtual environment in .venv with the pinned OpenMMLab stack.
+# Create (or reuse) a virtual environment with one of the OpenMMLab stacks this project is tested on:
 #
-# Idempotent: a content hash of this script and requirements/pinned.txt is stored in the venv; when it
-# matches, the script only re-checks the imports and returns in seconds. mmcv is compiled with its ops
-# once per (mmcv, torch, python) combination and the wheel is kept in $CONVMLP_CACHE (default
-# ~/.cache/convmlp_mm), so a fresh clone on the same machine does not compile it again.
+#   tools/setup_env.sh            the pinned stack in .venv (torch 2.14.1; what `make demo`/`make test` use)
+#   tools/setup_env.sh legacy     .venv-legacy: the usual mmdet 3.3 set-up (torch 2.1.2, numpy 1.26, upstream mm*)
+#   tools/setup_env.sh onedl      .venv-onedl: the maintained OneDL fork (onedl-mm*, torch 2.12.1, numpy 2.2)
+#
+# Each stack's packages are listed in requirements/<stack>.txt; torch and mmcv (compiled with its ops against
+# that torch, so build isolation is off) are installed by this script first. Idempotent: a content hash of
+# this script, the stack's requirements and setup.py is stored in the venv; when it matches, the script only
+# re-checks the imports and returns in seconds. Downloads and the compiled mmcv wheel are kept in
+# $CONVMLP_CACHE (default ~/.cache/convmlp_mm), so a fresh clone on the same machine compiles nothing again.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${CONVMLP_VENV:-$ROOT/.venv}"
+STACK="${1:-pinned}"
 CACHE="${CONVMLP_CACHE:-$HOME/.cache/convmlp_mm}"
 PYTHON="${PYTHON:-python3.11}"
-TORCH_VERSION=2.14.1
-TORCHVISION_VERSION=0.29.1
-MMCV_VERSION=2.1.0
 
-log() { printf '[setup_env] %s\n' "$*" >&2; }
+# Per stack: torch, torchvision, the mmcv distribution and version, the C++ standard its ops are compiled
+# with, and the setuptools its setup.py builds with.
+case "$STACK" in
+    pinned)
+        VENV="${CONVMLP_VENV:-$ROOT/.venv}"
+        TORCH_VERSION=2.14.1 TORCHVISION_VERSION=0.29.1 NUMPY=numpy
+        MMCV_DIST=mmcv MMCV_VERSION=2.1.0
+        # mmcv 2.1.0 compiles its ops with -std=c++17, but torch >= 2.10's headers require C++20.
+        MMCV_CXX_STD=c++20
+        # mmcv 2.1.0's setup.py imports pkg_resources in a way setuptools >= 70 breaks.
+        BUILD_SETUPTOOLS='setuptools<70' ;;
+    legacy)
+        VENV="${CONVMLP_VENV:-$ROOT/.venv-legacy}"
+        # OpenMMLab's prebuilt mmcv 2.1.0 wheels stop at torch 2.1, and mmdet 3.3 refuses mmcv >= 2.2.
+        TORCH_VERSION=2.1.2 TORCHVISION_VERSION=0.16.2 NUMPY='numpy==1.26.4'
+        MMCV_DIST=mmcv MMCV_VERSION=2.1.0 MMCV_CXX_STD=c++17 BUILD_SETUPTOOLS='setuptools<70' ;;
+    onedl)
+        VENV="${CONVMLP_VENV:-$ROOT/.venv-onedl}"
+        # onedl-mmcv's binary wheels (torch 2.4-2.12) are on the fork's own index; its sdist builds on 2.12.
+        TORCH_VERSION=2.12.1 TORCHVISION_VERSION=0.27.1 NUMPY='numpy==2.2.6'
+        MMCV_DIST=onedl-mmcv MMCV_VERSION=2.3.6
+        MMCV_CXX_STD=c++20
+        # Its pyproject's license field needs setuptools >= 80; < 82 keeps pkg_resources for mmengine.
+        BUILD_SETUPTOOLS='setuptools>=80,<82' ;;
+    *)
+        printf '[setup_env] unknown stack %q; choose one of: pinned legacy onedl\n' "$STACK" >&2
+        exit 2 ;;
+esac
+REQUIREMENTS="$ROOT/requirements/$STACK.txt"
+DOWNLOADS="$CACHE/wheels/$STACK"
 
-stamp_of() { cat "$ROOT/tools/setup_env.sh" "$ROOT/requirements/pinned.txt" "$ROOT/setup.py" | sha256sum | cut -d' ' -f1; }
+log() { printf '[setup_env:%s] %s\n' "$STACK" "$*" >&2; }
+
+stamp_of() {
+    cat "$ROOT/tools/setup_env.sh" "$ROOT/requirements/"*.txt "$ROOT/setup.py" | sha256sum | cut -d' ' -f1
+}
 
 check_imports() {
     "$VENV/bin/python" - <<'PY'
@@ -37,37 +72,41 @@ fi
 pipq() {
     "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 \
         | { grep -v "^WARNING: Location 'file:" || true; }
+    return "${PIPESTATUS[0]}"
 }
 
-WANT="$(stamp_of)"
+WANT="$STACK-$(stamp_of)"
 if [ -f "$VENV/.convmlp_stamp" ] && [ "$(cat "$VENV/.convmlp_stamp")" = "$WANT" ] && check_imports; then
     log "environment up to date ($VENV)"
     exit 0
 fi
 
 start=$(date +%s)
-pipq install "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+mkdir -p "$DOWNLOADS"
+# Downloads are kept, so that a fresh clone (or CI) installs these GB-sized wheels from disk.
+TORCH_REQS=("torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "$NUMPY")
+pipq download -d "$DOWNLOADS" "${TORCH_REQS[@]}"
+pipq install --find-links "$DOWNLOADS" "${TORCH_REQS[@]}"
 
-# mmcv has no wheel for this torch on the registry; build it with the compiled ops (build isolation
+# mmcv has no wheel for these torch versions on the registry; build it with the compiled ops (build isolation
 # would build against a different torch and without ops), once, keyed by the versions it depends on.
 PYTAG="$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-WHEELS="$CACHE/wheels/mmcv-$MMCV_VERSION-torch-$TORCH_VERSION-$PYTAG-$(uname -m)"
-if ! ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
-    log "compiling mmcv $MMCV_VERSION with ops against torch $TORCH_VERSION (about 5-10 minutes on 2 cores)"
-    # After torch, which drags in a recent setuptools: mmcv's setup.py needs pkg_resources (setuptools<70).
-    # requirements/pinned.txt moves setuptools back to what torch and mmengine want afterwards.
-    pipq install 'setuptools<70' wheel ninja
+WHEELS="$CACHE/wheels/$MMCV_DIST-$MMCV_VERSION-torch-$TORCH_VERSION-$PYTAG-$(uname -m)"
+WHEEL_GLOB="${MMCV_DIST//-/_}-$MMCV_VERSION-*.whl"
+if ! compgen -G "$WHEELS/$WHEEL_GLOB" >/dev/null; then
+    log "compiling $MMCV_DIST $MMCV_VERSION with ops against torch $TORCH_VERSION (5-15 minutes on 2 cores)"
+    pipq install "$BUILD_SETUPTOOLS" wheel ninja
     rm -rf "$WHEELS.tmp" && mkdir -p "$WHEELS" "$WHEELS.tmp"
-    pipq download --no-deps --no-binary :all: --no-build-isolation "mmcv==$MMCV_VERSION" -d "$WHEELS.tmp"
-    tar -xzf "$WHEELS.tmp/mmcv-$MMCV_VERSION.tar.gz" -C "$WHEELS.tmp"
-    # mmcv 2.1.0 compiles its ops with -std=c++17, but torch >= 2.10's headers require C++20.
-    sed -i "s/-std=c++17/-std=c++20/g" "$WHEELS.tmp/mmcv-$MMCV_VERSION/setup.py"
+    pipq download --no-deps --no-binary :all: --no-build-isolation "$MMCV_DIST==$MMCV_VERSION" -d "$WHEELS.tmp"
+    tar -xzf "$WHEELS.tmp"/*.tar.gz -C "$WHEELS.tmp"
+    SRC="$(find "$WHEELS.tmp" -mindepth 1 -maxdepth 1 -type d | head -n1)"
+    sed -i "s/-std=c++1[47]/-std=$MMCV_CXX_STD/g; s/-std=c++20/-std=$MMCV_CXX_STD/g" "$SRC/setup.py"
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" FORCE_CUDA=0 \
-        pipq wheel --no-build-isolation --no-deps --no-cache-dir "$WHEELS.tmp/mmcv-$MMCV_VERSION" -w "$WHEELS.tmp"
-    mv "$WHEELS".tmp/mmcv-*.whl "$WHEELS"/ && rm -rf "$WHEELS.tmp"
+        pipq wheel --no-build-isolation --no-deps --no-cache-dir "$SRC" -w "$WHEELS.tmp"
+    mv "$WHEELS.tmp"/$WHEEL_GLOB "$WHEELS"/ && rm -rf "$WHEELS.tmp"
 fi
-# One resolution for the local mmcv wheel and the pinned stack (mmdet/mmseg/mmpretrain accept that mmcv).
-pipq install "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl -r "$ROOT/requirements/pinned.txt"
+# One resolution for the local mmcv wheel and the stack (the mm* packages accept that mmcv).
+pipq install --find-links "$DOWNLOADS" "$WHEELS"/$WHEEL_GLOB "${TORCH_REQS[@]}" -r "$REQUIREMENTS"
 pipq install --no-deps --no-build-isolation -e "$ROOT"
 
 check_imports

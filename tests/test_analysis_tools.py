@@ -1,0 +1,70 @@
+"""The libraries' own analysis tools are doors too: each runs with our configs on a toy set, in every stack
+of the matrix (their optional dependencies, psutil and seaborn, come with the set-up)."""
+from pathlib import Path
+
+import pytest
+
+from .test_upstream import run_upstream, short_run_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.matrix]
+
+
+@pytest.fixture(scope='module')
+def trained(toy_coco, tmp_path_factory):
+    """A RetinaNet-ConvMLP-S trained for 8 iterations by mmdet's own train.py: config, checkpoint, work dir."""
+    folder = tmp_path_factory.mktemp('analysis')
+    config = short_run_config('mmdet', toy_coco, folder, 'run.py', record_backend=False)
+    work = folder / 'work'
+    proc = run_upstream('mmdet', 'train.py', str(config), '--work-dir', str(work))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return config, work / 'epoch_2.pth', work
+
+
+def ok(proc) -> str:
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+    return proc.stdout + proc.stderr
+
+
+def test_mmdet_get_flops(trained):
+    config, _, _ = trained
+    assert 'Flops:' in ok(run_upstream('mmdet', 'analysis_tools/get_flops.py', str(config), '--num-images', '2'))
+
+
+def test_mmpretrain_get_flops():
+    from .conftest import ROOT
+    config = ROOT / 'configs' / 'classification' / 'convmlp_s_in1k.py'
+    out = ok(run_upstream('mmpretrain', 'analysis_tools/get_flops.py', str(config), '--shape', '224'))
+    assert 'Flops:' in out and '2.' in out  # ConvMLP-S: 2.4 GMACs
+
+
+def test_mmdet_inference_benchmark(trained):
+    config, checkpoint, _ = trained
+    out = ok(run_upstream('mmdet', 'analysis_tools/benchmark.py', str(config), str(checkpoint), '--task', 'inference',
+                          '--max-iter', '6', '--num-warmup', '2', '--log-interval', '2'))
+    assert 'fps' in out.lower()
+
+
+def test_mmdet_analyze_logs(trained, tmp_path):
+    _, _, work = trained
+    scalars = next(work.glob('*/vis_data/scalars.json'))
+    out_png = tmp_path / 'loss.png'
+    ok(run_upstream('mmdet', 'analysis_tools/analyze_logs.py', 'plot_curve', str(scalars), '--keys', 'loss',
+                    '--out', str(out_png)))
+    assert out_png.stat().st_size > 0
+
+
+def test_mmdet_browse_dataset(trained, tmp_path):
+    config, _, _ = trained
+    ok(run_upstream('mmdet', 'analysis_tools/browse_dataset.py', str(config), '--output-dir', str(tmp_path),
+                    '--not-show'))
+    assert list(Path(tmp_path).rglob('*.png')) or list(Path(tmp_path).rglob('*.jpg'))
+
+
+def test_mmdet_confusion_matrix(trained, tmp_path):
+    config, checkpoint, _ = trained
+    results = tmp_path / 'results.pkl'
+    ok(run_upstream('mmdet', 'test.py', str(config), str(checkpoint), '--out', str(results), '--work-dir',
+                    str(tmp_path / 'test')))
+    ok(run_upstream('mmdet', 'analysis_tools/confusion_matrix.py', str(config), str(results), str(tmp_path),
+                    '--score-thr', '0.0'))
+    assert (tmp_path / 'confusion_matrix.png').is_file()
