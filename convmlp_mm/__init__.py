@@ -6,7 +6,7 @@ those libraries. It also makes mmengine load checkpoints without running code fr
 (:mod:`convmlp_mm.checkpoint_safety`), and lets ``mmseg::`` config bases resolve on the OneDL fork
 (:func:`convmlp_mm.compat.resolve_forked_config_packages`).
 """
-from .compat import check_environment
+from .environment import check_environment
 
 check_environment()  # before anything imports mmcv or mmengine: name what is missing in one message
 

@@ -35,6 +35,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import _utils as tu
 
 from .compat import numpy_dtype_classes, numpy_multiarray
+from .errors import UserError
 
 #: Where the README explains how to re-save a file you trust as plain weights.
 RESAVE_DOCS = 'README.md#checkpoints-that-hold-other-objects'
@@ -42,7 +43,7 @@ RESAVE_DOCS = 'README.md#checkpoints-that-hold-other-objects'
 FileLike = Union[str, os.PathLike, IO[bytes]]
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(UserError, RuntimeError):
     """A checkpoint holds objects other than tensors and plain data, so it was not loaded."""
 
 

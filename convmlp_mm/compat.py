@@ -6,54 +6,22 @@ between those versions is reached through a function here, with a fallback that 
 same; nothing else in the package checks versions or probes with ``hasattr``. The first torch release of
 each API below was read in torch's own source.
 """
+import importlib
 import importlib.util
-import re
 from types import ModuleType
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 
-#: The oldest releases this package is tested with (README, Tested environments).
-MIN_VERSIONS: Dict[str, str] = {'torch': '2.1.0', 'mmengine': '0.10.0', 'mmcv': '2.0.0'}
-
-
-class IncompatibleEnvironmentError(ImportError):
-    """A library convmlp_mm needs is missing or older than the tested range."""
-
-
-class UnsupportedTorchError(RuntimeError):
-    """A feature needs a newer torch than the installed one (the message names both)."""
-
-
-def version_tuple(version: str) -> Tuple[int, ...]:
-    """``'2.1.2+cu121'`` -> ``(2, 1, 2)``; release candidates count as their release."""
-    return tuple(int(part) for part in re.findall(r'\d+', version.split('+')[0])[:3])
-
+from .environment import version_tuple
+from .errors import UserError
 
 TORCH_VERSION = version_tuple(torch.__version__)
 
 
-def check_environment() -> None:
-    """Raise :class:`IncompatibleEnvironmentError` naming what is missing or too old.
-
-    The libraries are not in ``install_requires`` (a fork may provide their modules under other
-    distribution names), so this is where a user learns what to install.
-    """
-    problems = []
-    for module, minimum in MIN_VERSIONS.items():
-        if importlib.util.find_spec(module) is None:
-            problems.append(f'{module} is not installed')
-            continue
-        installed = importlib.import_module(module).__version__
-        if version_tuple(installed) < version_tuple(minimum):
-            problems.append(f'{module} {installed} is older than {minimum}')
-    if problems:
-        raise IncompatibleEnvironmentError(
-            f'convmlp_mm needs torch>={MIN_VERSIONS["torch"]}, mmengine>={MIN_VERSIONS["mmengine"]} and '
-            f'mmcv>={MIN_VERSIONS["mmcv"]} (upstream or the OneDL fork: onedl-mmengine, onedl-mmcv): '
-            f'{"; ".join(problems)}. Install them first, e.g. `pip install mmengine` and mmcv as '
-            f'https://mmcv.readthedocs.io/en/latest/get_started/installation.html says for your torch.')
+class UnsupportedTorchError(UserError, RuntimeError):
+    """A feature needs a newer torch than the installed one (the message names both)."""
 
 
 def require_torch(minimum: Tuple[int, int], feature: str) -> None:
@@ -170,6 +138,7 @@ def resolve_forked_config_packages() -> None:
     mmengine then finds by its import spec. Scopes whose distribution is installed are left alone.
     """
     from importlib.metadata import PackageNotFoundError, distribution
+
     from mmengine.config import utils as config_utils
     mapping = getattr(config_utils, 'MODULE2PACKAGE', None)
     if mapping is None:

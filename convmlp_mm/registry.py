@@ -1,8 +1,8 @@
 """The registries that convmlp_mm's modules and transforms live in.
 
-``MODELS``, ``TRANSFORMS``, ``HOOKS``, ``PARAM_SCHEDULERS``, ``LOOPS`` and ``OPTIM_WRAPPERS`` are children of mmengine's root registries
-with scope ``convmlp_mm``. What the ``register_*`` decorators below register goes into them *and* into the
-root:
+``MODELS``, ``TRANSFORMS``, ``HOOKS``, ``PARAM_SCHEDULERS``, ``LOOPS`` and ``OPTIM_WRAPPERS`` are children of
+mmengine's root registries with scope ``convmlp_mm``. What the ``register_*`` decorators below register goes
+into them *and* into the root:
 
 - ``type='convmlp_mm.ConvMLP'`` is resolved by mmengine through the root's child with that scope;
 - an unprefixed ``type='ConvMLP'`` built from the mmdet, mmseg or mmpretrain registries falls back to

@@ -36,7 +36,7 @@ class RunsCode:
 
 def random_checkpoint(config: str, path: Path) -> Path:
     """A checkpoint of the config's model with its initial (random) weights, as Runner would save it."""
-    from convmlp_mm.utils.benchmark import build_from_config
+    from convmlp_mm.apis import build_from_config
     model = build_from_config(str(ROOT / config) if not Path(config).is_absolute() else config)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
     return path

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from convmlp_mm import compat
+from convmlp_mm import compat, environment
 from convmlp_mm.engine import precision
 from convmlp_mm.models import kernels
 
@@ -18,9 +18,9 @@ pytestmark = pytest.mark.matrix
 
 
 def test_version_tuple():
-    assert compat.version_tuple('2.1.2+cu121') == (2, 1, 2)
-    assert compat.version_tuple('2.0.0rc4') == (2, 0, 0)
-    assert compat.version_tuple('0.10.12') == (0, 10, 12)
+    assert environment.version_tuple('2.1.2+cu121') == (2, 1, 2)
+    assert environment.version_tuple('2.0.0rc4') == (2, 0, 0)
+    assert environment.version_tuple('0.10.12') == (0, 10, 12)
 
 
 def test_no_version_probes_outside_the_compatibility_layer():
@@ -71,12 +71,13 @@ def test_numpy_multiarray_is_the_real_module_of_this_numpy():
 @pytest.mark.parametrize('missing, old', [('mmcv', None), (None, ('mmengine', '0.9.1')), (None, ('torch', '2.0.1'))])
 def test_missing_or_old_library_is_named_with_the_versions_needed(monkeypatch, missing, old):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == missing else real_find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, 'find_spec',
+                        lambda name, *a: None if name == missing else real_find_spec(name, *a))
     if old:
         module = __import__(old[0])
         monkeypatch.setattr(module, '__version__', old[1])
-    with pytest.raises(compat.IncompatibleEnvironmentError) as err:
-        compat.check_environment()
+    with pytest.raises(environment.IncompatibleEnvironmentError) as err:
+        environment.check_environment()
     message = str(err.value)
     assert 'torch>=2.1.0, mmengine>=0.10.0 and mmcv>=2.0.0' in message and 'onedl-mmcv' in message
     assert (f'{missing} is not installed' if missing else f'{old[0]} {old[1]} is older than') in message

@@ -152,8 +152,8 @@ def test_mask_rcnn_pools_the_features_the_backbone_returns():
     """mmcv 2.1's RoIAlign (CPU) reads its input's memory as NCHW whatever the strides: on channels-last
     levels it pooled wrong features, silently (up to 6.5 on features of magnitude 4). ConvMLP returns
     NCHW memory, so mmdet's RoI features equal torchvision's roi_align, which honours strides."""
+    from convmlp_mm.apis import build_from_config
     from convmlp_mm.deploy.graphs import TwoStageDetectorGraph
-    from convmlp_mm.utils.benchmark import build_from_config
     model = build_from_config(str(TOY_MASK)).eval()
     rois = torch.tensor([[0, 10, 10, 90, 70], [0, 0, 0, 150, 120], [0, 40, 30, 60, 50]], dtype=torch.float32)
     with torch.no_grad():

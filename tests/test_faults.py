@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from convmlp_mm.engine.storage import AtomicLocalBackend, is_whole_checkpoint
 from convmlp_mm.checkpoint_safety import load_checkpoint_file
+from convmlp_mm.engine.storage import AtomicLocalBackend, is_whole_checkpoint
 
 from .conftest import ROOT, run_tool, toy_options
 
@@ -169,7 +169,8 @@ def test_two_process_gloo_run_ends_with_equal_weights_on_both_ranks(task, tmp_pa
         data = request.getfixturevalue('toy_coco')
         cfg = tmp_path / 'det.py'
         cfg.write_text(f'_base_ = {str(TOY_DET)!r}\n'
-                       "custom_imports = dict(imports=['convmlp_mm', 'tests.fault_hooks'], allow_failed_imports=False)\n"
+                       "custom_imports = dict(imports=['convmlp_mm', 'tests.fault_hooks'], "
+                       "allow_failed_imports=False)\n"
                        "custom_hooks = [dict(type='DumpWeightsHook')]\n")
         options = ['--cfg-options', *toy_options(data, TOY_DET)]
     else:  # the toy classifier, one epoch of 3 iterations of 4 images on each rank

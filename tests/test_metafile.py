@@ -4,7 +4,8 @@ import re
 
 import pytest
 import yaml
-from convmlp_mm.utils.benchmark import build_from_config
+
+from convmlp_mm.apis import build_from_config
 
 from .conftest import ROOT
 

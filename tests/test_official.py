@@ -16,9 +16,9 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 from convmlp_mm import ConvMLP
+from convmlp_mm.checkpoint_safety import load_checkpoint_file
 from convmlp_mm.models.official import NotConvMLPCheckpointError, detect_arch
 from convmlp_mm.models.pretrained import load_pretrained
-from convmlp_mm.checkpoint_safety import load_checkpoint_file
 
 from .conftest import ROOT, official_file, official_state_dict, run_tool
 
@@ -160,7 +160,8 @@ def test_timm_training_checkpoint(tmp_path, ema):
     torch.save(checkpoint, tmp_path / 'hostile.pth')
     proc = run_tool('convert_official.py', str(tmp_path / 'hostile.pth'), str(tmp_path / 'o2'), check=False)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1].startswith(f'error: {tmp_path / "hostile.pth"} was not loaded: it refers to builtins.exec')
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f'error: {tmp_path / "hostile.pth"} was not loaded: it refers to builtins.exec')
     assert 'code ran' not in proc.stdout + proc.stderr and not (tmp_path / 'o2').exists()
 
 

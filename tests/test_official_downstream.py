@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import convmlp_mm  # noqa: F401  (weights_only loading of mmengine checkpoints)
-from convmlp_mm.utils.benchmark import build_from_config
+from convmlp_mm.apis import build_from_config
 
 from .conftest import ROOT, run_tool, toy_options
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from convmlp_mm.deploy import pair_detections
 from convmlp_mm.checkpoint_safety import load_checkpoint_file
+from convmlp_mm.deploy import pair_detections
 
 from .conftest import ROOT, random_checkpoint, run_tool
 

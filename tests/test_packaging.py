@@ -52,7 +52,8 @@ def test_installed_wheel_loads_its_own_configs(wheel, tmp_path):
         'from mmengine.config import Config\n'
         "path = convmlp_mm.config_path('detection/retinanet_convmlp_s_fpn.py')\n"
         'cfg = Config.fromfile(path)\n'
-        "print(convmlp_mm.__file__, path, cfg.model.backbone.type, convmlp_mm.config_path('detection/_base_/default_runtime.py'))\n")
+        "runtime = convmlp_mm.config_path('detection/_base_/default_runtime.py')\n"
+        'print(convmlp_mm.__file__, path, cfg.model.backbone.type, runtime)\n')
     proc = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, PYTHONPATH=str(target)))
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -16,11 +16,11 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from convmlp_mm import ConvMLP
-from convmlp_mm.engine import (AutocastOptimWrapper, UnsupportedPrecisionError, check_precision,
-                               mixed_precision)
+from convmlp_mm.apis import build_from_config
+from convmlp_mm.engine import AutocastOptimWrapper, UnsupportedPrecisionError, check_precision, mixed_precision
 from convmlp_mm.engine import precision as precision_module
 from convmlp_mm.models.backbones.convmlp import _FUSED_COPIES
-from convmlp_mm.utils.benchmark import build_from_config, run as run_benchmark
+from convmlp_mm.utils.benchmark import run as run_benchmark
 
 from .conftest import ROOT, official_state_dict, random_checkpoint, run_tool
 

@@ -44,8 +44,8 @@ def test_config_builds_with_paper_parameter_count(arch):
 
 @pytest.mark.parametrize('size', [(512, 512), (333, 517)])
 def test_forward_loss_and_predict(size):
-    from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     model = build_segmentor(SEG / 'fpn_convmlp_s_ade20k.py', **{'model.backbone.init_cfg': None})
     model.init_weights()
     h, w = size

@@ -52,7 +52,8 @@ def main() -> None:
         raise SystemExit(f'error: {err}')
     rate_text = ', '.join(f'{name} {rate:.1f}' for name, rate in rates.items())
     print(f'device: {describe_device(args.device)}, torch {torch.__version__}; matmul rate (GFLOP/s) '
-          f'{rate_text} (the better of a reading before and after); mode {args.mode}; input {args.batch}x3x{size[0]}x{size[1]}; '
+          f'{rate_text} (the better of a reading before and after); mode {args.mode}; '
+          f'input {args.batch}x3x{size[0]}x{size[1]}; '
           f'median of {args.repeats} after {args.warmup} warm-up steps')
     print(format_table(results, args.baseline))
 

@@ -13,8 +13,8 @@ shipped default (the backbone's fused copy), ``bf16``/``fp16`` the fast path wit
 variant the device cannot run natively is listed with the reason instead. ``--onnx`` adds ``onnxruntime``: the
 checkpoint exported by ``tools/export_onnx.py``, run as ``tools/test.py CONFIG MODEL.onnx`` runs it. Each
 variant is one Runner test (data loading, pre-processing, model, post-processing); images/s counts the batches
-after the first (the warm-up), the metric is the full test's. With ``--repeats N`` the variants take turns N times and the
-median is shown, so that a busy moment of a shared machine does not fall on one variant only.
+after the first (the warm-up), the metric is the full test's. With ``--repeats N`` the variants take turns N
+times and the median is shown, so that a busy moment of a shared machine does not fall on one variant only.
 """
 import argparse
 import numbers
@@ -29,8 +29,8 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from convmlp_mm.engine import UnsupportedPrecisionError
-from convmlp_mm.utils.cli import run_main, test_config
 from convmlp_mm.utils.benchmark import describe_device
+from convmlp_mm.utils.cli import run_main, test_config
 
 VARIANTS = {'default': (False, None), 'fast': (True, None), 'bf16': (True, 'bfloat16'), 'fp16': (True, 'float16')}
 #: The metrics reported for each library's test set (those present; Mask R-CNN has both box and mask AP).

@@ -26,8 +26,9 @@ import torch.nn as nn
 from mmengine.config import DictAction
 
 from convmlp_mm import ConvMLP
+from convmlp_mm.apis import init_model
 from convmlp_mm.compat import require_torch
-from convmlp_mm.deploy import export_model, load_model, pair_detections
+from convmlp_mm.deploy import TensorNetwork, export_model, pair_detections
 from convmlp_mm.deploy.export import replace_atomically
 from convmlp_mm.deploy.preprocessing import sidecar_path
 from convmlp_mm.models.pretrained import load_pretrained
@@ -62,8 +63,7 @@ def parse_args() -> argparse.Namespace:
 
 def build_features(args: argparse.Namespace) -> nn.Module:
     if args.config:
-        from convmlp_mm.utils.benchmark import TensorNetwork
-        model = TensorNetwork(load_model(args.config, args.checkpoint), 'features')
+        model = TensorNetwork(init_model(args.config, args.checkpoint), 'features')
         backbone = model.model.backbone
     else:
         model = backbone = ConvMLP(arch=args.arch, out_indices=args.out_indices)

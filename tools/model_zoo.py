@@ -71,7 +71,8 @@ def tables(rows: Dict[str, List[Tuple[dict, Tuple[int, int, Optional[float]]]]])
         return str(values[0]) if values else '–'
 
     out = {}
-    lines = [f'| model | backbone | params | GMACs ({SIZES["det"][1]}) | box AP | mask AP | images/s | config | weights |',
+    lines = [f'| model | backbone | params | GMACs ({SIZES["det"][1]}) | box AP | mask AP | images/s | config '
+             '| weights |',
              '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for model, (params, macs, ips) in rows['det']:
         detector = 'RetinaNet' if 'retinanet' in model['Name'] else 'Mask R-CNN'

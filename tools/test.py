@@ -13,8 +13,14 @@ import os
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from convmlp_mm.utils.cli import (add_precision_flags, enable_visualization, prepare_cpu_distributed, results_dumper,
-                                  run_main, test_config)
+from convmlp_mm.utils.cli import (
+    add_precision_flags,
+    enable_visualization,
+    prepare_cpu_distributed,
+    results_dumper,
+    run_main,
+    test_config,
+)
 
 
 def parse_args() -> argparse.Namespace:

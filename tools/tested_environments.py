@@ -25,8 +25,9 @@ def dist(*names):
         except md.PackageNotFoundError:
             pass
 print(json.dumps(dict(python=platform.python_version(), torch=torch.__version__, numpy=numpy.__version__,
-    mmcv=dist("mmcv", "onedl-mmcv"), mmengine=dist("mmengine", "onedl-mmengine"), mmdet=dist("mmdet", "onedl-mmdetection"),
-    mmseg=dist("mmsegmentation", "onedl-mmsegmentation"), mmpretrain=dist("mmpretrain", "onedl-mmpretrain"))))
+    mmcv=dist("mmcv", "onedl-mmcv"), mmengine=dist("mmengine", "onedl-mmengine"),
+    mmdet=dist("mmdet", "onedl-mmdetection"), mmseg=dist("mmsegmentation", "onedl-mmsegmentation"),
+    mmpretrain=dist("mmpretrain", "onedl-mmpretrain"))))
 '''
 
 

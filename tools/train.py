@@ -1,7 +1,8 @@
 """Train a detector, segmentor or classifier from a config (MMDetection / MMSegmentation / MMPretrain).
 
     python tools/train.py configs/detection/retinanet_convmlp_s_fpn.py [--work-dir W] [--resume [CKPT]]
-        [--amp [--amp-dtype bfloat16|float16]] [--auto-scale-lr] [--tensorboard] [--cfg-options k=v ...] [--launcher pytorch]
+        [--amp [--amp-dtype bfloat16|float16]] [--auto-scale-lr] [--tensorboard] [--cfg-options k=v ...]
+        [--launcher pytorch]
 
 The config's ``default_scope`` picks the library; mmengine's Runner does the rest. The training guards
 (atomic checkpoints, random state in checkpoints, stop on a NaN/inf loss) come with the configs (their
@@ -17,8 +18,14 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from convmlp_mm.utils.cli import (add_tensorboard, amp_optim_wrapper, default_work_dir, prepare_cpu_distributed,
-                                  resume_checkpoint, run_main)
+from convmlp_mm.utils.cli import (
+    add_tensorboard,
+    amp_optim_wrapper,
+    default_work_dir,
+    prepare_cpu_distributed,
+    resume_checkpoint,
+    run_main,
+)
 from convmlp_mm.utils.data_check import check_dataset_paths
 
 

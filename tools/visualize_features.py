@@ -16,8 +16,8 @@ from mmengine.visualization import Visualizer
 from PIL import Image, ImageDraw
 
 from convmlp_mm import ConvMLP
+from convmlp_mm.apis import build_from_config
 from convmlp_mm.models.pretrained import load_pretrained
-from convmlp_mm.utils.benchmark import build_from_config
 from convmlp_mm.utils.cli import run_main
 
 # ImageNet statistics, as in every config of this project (and the official training code).

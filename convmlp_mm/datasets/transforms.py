@@ -4,10 +4,11 @@ from typing import Dict, Optional
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from ..errors import UserError
 from ..registry import register_transform
 
 
-class LabelOutOfRangeError(ValueError):
+class LabelOutOfRangeError(UserError, ValueError):
     """A segmentation map holds class indices the model has no output for."""
 
 

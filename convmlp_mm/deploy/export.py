@@ -2,46 +2,16 @@
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
 
+from ..apis import init_model
 from ..compat import require_torch
 from .graphs import UnsupportedModelError, build_graph
 from .preprocessing import preprocessing_of, sidecar_path, write_sidecar
-
-
-class CheckpointMismatchError(ValueError):
-    """The checkpoint's weights do not fit the config's model (other keys or other shapes)."""
-
-
-def load_model(config: Union[str, Config], checkpoint: Optional[str]) -> nn.Module:
-    """The model of ``config`` (a path or a loaded Config) in eval mode with ``checkpoint``'s weights, which
-    must fit it exactly."""
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    from ..utils.benchmark import build_from_config
-    model = revert_sync_batchnorm(build_from_config(config))
-    if checkpoint:
-        state = _load_checkpoint(checkpoint, map_location='cpu')
-        state = state.get('state_dict', state)
-        state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-        own = model.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        reshaped = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or reshaped:
-            problems = [f'{len(keys)} {what} (e.g. {", ".join(keys[:3])})' for what, keys in
-                        (('keys missing', missing), ('unexpected keys', unexpected),
-                         ('tensors of another shape', reshaped)) if keys]
-            name = config.filename if isinstance(config, Config) else config
-            raise CheckpointMismatchError(f'{checkpoint} does not fit the model of {name}: '
-                                          + '; '.join(problems) + '. Pass the config the checkpoint was trained with.')
-        model.load_state_dict(state)
-    return model.eval()
 
 
 def replace_atomically(write, target: Path) -> None:
@@ -71,7 +41,7 @@ def export_model(config: str, checkpoint: Optional[str], out: str, opset: int = 
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     require_torch((2, 6), 'Whole-model ONNX export')
-    model = load_model(cfg, checkpoint)
+    model = init_model(cfg, checkpoint)
     task, graph = build_graph(model)
     if deploy and hasattr(model, 'backbone') and hasattr(model.backbone, 'switch_to_deploy'):
         model.backbone.switch_to_deploy()
@@ -130,4 +100,4 @@ def dataset_meta(cfg: Config) -> dict:
                 palette=[list(c) for c in palette] if palette and not isinstance(palette, str) else None)
 
 
-__all__ = ['CheckpointMismatchError', 'UnsupportedModelError', 'export_model', 'load_model']
+__all__ = ['UnsupportedModelError', 'export_model']

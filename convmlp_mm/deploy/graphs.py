@@ -31,8 +31,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import UserError
 
-class UnsupportedModelError(ValueError):
+
+class UnsupportedModelError(UserError, ValueError):
     """The model (or its test settings) is not one that :func:`build_graph` can export whole."""
 
 
@@ -174,7 +176,8 @@ class DenseDetectorGraph(nn.Module):
         head = model.bbox_head
         _check_coder(head)
         if not hasattr(head, 'prior_generator'):
-            raise UnsupportedModelError(f'{type(head).__name__}: only anchor heads (RetinaNet and its kind) are exported')
+            raise UnsupportedModelError(
+                f'{type(head).__name__}: only anchor heads (RetinaNet and its kind) are exported')
         cfg = head.test_cfg
         _check_nms(cfg)
         self.model = model

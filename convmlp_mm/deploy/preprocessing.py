@@ -13,6 +13,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import UserError
+
 FORMAT = 'convmlp_mm.onnx/1'
 
 
@@ -46,7 +48,7 @@ def write_sidecar(onnx_file: str, **fields) -> Path:
     return path
 
 
-class SidecarError(ValueError):
+class SidecarError(UserError, ValueError):
     """The ``.onnx.json`` beside an exported model is missing or of another format."""
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 
+from ..errors import UserError
 from ..registry import register_hook
 from .storage import latest_valid_checkpoint
 
@@ -75,7 +76,7 @@ class _RestoreAfterSkip:
         return batch
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """The training loss became NaN or infinite; the message says where and what was kept."""
 
 

@@ -20,13 +20,14 @@ from mmengine.runner import TestLoop
 from mmengine.runner.loops import _update_losses
 
 from ..compat import cpu_has_bf16_instructions, cuda_has_native_bf16
+from ..errors import UserError
 from ..models.kernels import cpu_matmul_rates
 from ..registry import register_loop, register_optim_wrapper
 
 DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16, 'float16': torch.float16, 'fp16': torch.float16}
 
 
-class UnsupportedPrecisionError(RuntimeError):
+class UnsupportedPrecisionError(UserError, RuntimeError):
     """The device cannot run the requested dtype natively (the message says why and what to do)."""
 
 

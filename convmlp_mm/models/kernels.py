@@ -27,6 +27,11 @@ def onednn_ops() -> Tuple[bool, bool, bool]:
     return linear, conv, linear and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+# Probed now, at import: the probe is an operator call, which a jit trace (mmengine's FLOP counter) that
+# happened to reach it first would refuse.
+onednn_ops()
+
+
 @functools.lru_cache(maxsize=None)
 def cpu_matmul_rates(size: int = 1024, repeats: int = 3) -> Tuple[float, float]:
     """(fp32, bf16) GFLOP/s of a ``size``² matmul on this CPU, best of ``repeats``; measured once per process

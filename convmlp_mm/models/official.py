@@ -12,6 +12,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from ..errors import UserError
 from .backbones import ConvMLP
 from .pretrained import read_checkpoint
 
@@ -22,7 +23,7 @@ DATASETS = {1000: ('in1k', 'ImageNet-1k'), 10: ('cifar10', 'CIFAR-10'), 100: ('c
             102: ('flowers102', 'Flowers-102')}
 
 
-class NotConvMLPCheckpointError(ValueError):
+class NotConvMLPCheckpointError(UserError, ValueError):
     """The file is not an official ConvMLP classifier checkpoint."""
 
 

@@ -15,11 +15,12 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from ..checkpoint_safety import UnsafeCheckpointError
+from ..errors import UserError
 
 BACKBONE_PREFIX = 'backbone.'
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(UserError, RuntimeError):
     """A pretrained checkpoint could not be read or does not fit the module."""
 
 

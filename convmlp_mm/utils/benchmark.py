@@ -31,6 +31,9 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
 
+from ..apis import build_from_config
+from ..deploy.wrappers import TensorNetwork
+
 PEERS = {
     'convmlp-s': dict(type='convmlp_mm.ConvMLP', arch='s'),
     'convmlp-m': dict(type='convmlp_mm.ConvMLP', arch='m'),
@@ -70,19 +73,6 @@ class Measurement:
         return self.batch / self.latency_s
 
 
-class TensorNetwork(nn.Module):
-    """The tensor-in, tensors-out part of a model that a benchmark runs (and mmengine's analysis traces)."""
-
-    def __init__(self, model: nn.Module, method: str) -> None:
-        super().__init__()
-        self.model = model
-        self.method = method
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        out = self.model(x, mode='tensor') if self.method == 'logits' else self.model.extract_feat(x)
-        return tuple(out) if isinstance(out, (list, tuple)) else (out,)
-
-
 def parse_target(target: str) -> Tuple[str, Optional[str]]:
     """Split ``name[:variant]`` and check both parts, naming the valid choices."""
     name, _, variant = target.partition(':')
@@ -93,22 +83,6 @@ def parse_target(target: str) -> Tuple[str, Optional[str]]:
     if variant and variant not in VARIANTS:
         raise ValueError(f'unknown variant {variant!r} in {target!r}; choose one of {list(VARIANTS)}')
     return name, variant or None
-
-
-def build_from_config(config, **backbone_args) -> nn.Module:
-    """The model of a config (a file path or a loaded ``Config``) with the paper's initialization (the
-    backbone's ``init_cfg`` dropped, so nothing is downloaded), built in the config's default scope;
-    ``backbone_args`` override the backbone's arguments."""
-    from mmengine.config import Config
-    from mmengine.registry import MODELS, DefaultScope
-
-    cfg = Config.fromfile(config) if isinstance(config, (str, Path)) else config.copy()
-    cfg.model.backbone.init_cfg = None
-    cfg.model.backbone.update(backbone_args)
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        model = MODELS.build(cfg.model)
-    model.init_weights()
-    return model
 
 
 def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Module:

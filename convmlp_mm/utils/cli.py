@@ -10,28 +10,17 @@ from mmengine.config import Config, ConfigDict
 from mmengine.device import get_device
 from mmengine.evaluator import BaseMetric
 
-from ..checkpoint_safety import UnsafeCheckpointError
-from ..compat import UnsupportedTorchError
-from ..datasets.transforms import LabelOutOfRangeError
-from ..deploy import CheckpointMismatchError, SidecarError, UnsupportedModelError
-from ..engine import (NonFiniteLossError, UnsupportedPrecisionError, check_precision, latest_valid_checkpoint,
-                      named_checkpoint)
+from ..engine import check_precision, latest_valid_checkpoint, named_checkpoint
 from ..engine.precision import parse_dtype
-from ..models.official import NotConvMLPCheckpointError
-from ..models.pretrained import PretrainedWeightsError
-from .data_check import BadAnnotationFileError, DatasetNotFoundError, check_dataset_paths
-
-#: Errors whose message already says what is wrong and what to do: shown without a traceback.
-USER_ERRORS = (BadAnnotationFileError, CheckpointMismatchError, DatasetNotFoundError, LabelOutOfRangeError,
-               NonFiniteLossError, NotConvMLPCheckpointError, PretrainedWeightsError, SidecarError,
-               UnsafeCheckpointError, UnsupportedModelError, UnsupportedPrecisionError, UnsupportedTorchError)
+from ..errors import ToolArgumentError, UserError
+from .data_check import check_dataset_paths
 
 
 def run_main(main: Callable[[], None]) -> None:
-    """Run a tool's ``main``; a :data:`USER_ERRORS` error ends it with its message and exit code 1."""
+    """Run a tool's ``main``; a :class:`~convmlp_mm.errors.UserError` ends it with its message and exit code 1."""
     try:
         main()
-    except USER_ERRORS as err:
+    except UserError as err:
         print(f'error: {err}', file=sys.stderr)
         sys.exit(1)
 
@@ -87,10 +76,10 @@ def test_config(config: str, checkpoint: str, cfg_options: Optional[dict] = None
         cfg.merge_from_dict(cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(config)
     if not osp.isfile(checkpoint):
-        raise SystemExit(f'checkpoint {checkpoint} does not exist')
+        raise ToolArgumentError(f'checkpoint {checkpoint} does not exist')
     if checkpoint.endswith('.onnx'):
         if precision is not None:
-            raise SystemExit(f'--{_FLAG[precision]}: an ONNX model runs in the precision it was exported in')
+            raise ToolArgumentError(f'--{_FLAG[precision]}: an ONNX model runs in the precision it was exported in')
         cfg.model = dict(type='convmlp_mm.OnnxRuntimeModel', onnx_file=checkpoint)
         check_dataset_paths(cfg, ['test_dataloader'])
         return cfg
@@ -122,7 +111,7 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     if cfg.launcher == 'none' or torch.cuda.is_available():
         return
     if cfg.launcher != 'pytorch':
-        raise SystemExit(f'--launcher {cfg.launcher} needs CUDA; on CPUs use --launcher pytorch (torchrun, '
+        raise ToolArgumentError(f'--launcher {cfg.launcher} needs CUDA; on CPUs use --launcher pytorch (torchrun, '
                          f'tools/dist_train.sh)')
     import torch.distributed as dist
     cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
@@ -139,7 +128,7 @@ def add_tensorboard(cfg: Config) -> None:
     """Add mmengine's TensorBoard backend to the config's visualizer, beside the backends it has."""
     visualizer = cfg.get('visualizer')
     if visualizer is None:
-        raise SystemExit('--tensorboard: the config defines no visualizer to log through')
+        raise ToolArgumentError('--tensorboard: the config defines no visualizer to log through')
     backends = list(visualizer.get('vis_backends') or [])
     if not any(b.get('type', '').endswith('TensorboardVisBackend') for b in backends):
         backends.append(dict(type='TensorboardVisBackend'))
@@ -161,7 +150,7 @@ def enable_visualization(cfg: Config, show_dir: str, show: bool, wait_time: floa
     hook = cfg.default_hooks.get('visualization')
     hook_type = hook.get('type', '').split('.')[-1] if hook else None
     if hook_type not in _VIS_HOOKS:
-        raise SystemExit(f'--show/--show-dir need a visualization hook in default_hooks, one of '
+        raise ToolArgumentError(f'--show/--show-dir need a visualization hook in default_hooks, one of '
                          f'{sorted(_VIS_HOOKS)}; this config has {hook_type!r}')
     switch, out_key, extra = _VIS_HOOKS[hook_type]
     hook[switch] = True
@@ -179,7 +168,7 @@ def enable_visualization(cfg: Config, show_dir: str, show: bool, wait_time: floa
 def results_dumper(cfg: Config, out_file: str) -> BaseMetric:
     """A metric that writes the raw predictions to ``out_file`` (mmdet's encodes masks compactly)."""
     if not out_file.endswith(('.pkl', '.pickle')):
-        raise SystemExit(f'--out {out_file}: the output file must be a .pkl or .pickle file')
+        raise ToolArgumentError(f'--out {out_file}: the output file must be a .pkl or .pickle file')
     if cfg.get('default_scope') == 'mmdet':
         from mmdet.evaluation import DumpDetResults
         return DumpDetResults(out_file_path=out_file)

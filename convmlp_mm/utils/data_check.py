@@ -6,6 +6,8 @@ from typing import Iterator, List
 
 from mmengine.config import Config, ConfigDict
 
+from ..errors import UserError
+
 #: What to tell a user per data set type: how the data is called and where to read how to get it.
 DATASET_HINTS = {
     'CocoDataset': ('COCO', 'README.md#preparing-coco', 'make demo'),
@@ -17,11 +19,11 @@ DATASET_HINTS = {
 }
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """A data set file or folder named by the config does not exist."""
 
 
-class BadAnnotationFileError(ValueError):
+class BadAnnotationFileError(UserError, ValueError):
     """An annotation file exists but is empty, is not valid JSON, or lists no images."""
 
 

@@ -35,10 +35,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent), str(ROOT / 'tools')]
 
 import torch  # noqa: E402
-
-from convmlp_mm.engine.precision import mixed_precision, unsupported_reason  # noqa: E402
-from convmlp_mm.utils.benchmark import build_from_config, median_time, peak_memory_mb  # noqa: E402
 from report import Report  # noqa: E402
+
+from convmlp_mm.apis import build_from_config  # noqa: E402
+from convmlp_mm.engine.precision import mixed_precision, unsupported_reason  # noqa: E402
+from convmlp_mm.utils.benchmark import median_time, peak_memory_mb  # noqa: E402
 
 PARTS = ('roi_align', 'train', 'infer', 'toy_amp')
 BACKBONES = ('convmlp-s', 'convmlp-m', 'convmlp-l', 'r50', 'swin-t')
@@ -210,9 +211,7 @@ def agreement(task: str, reference: list, other: list, size: float) -> Dict[str,
     for a, b in zip(reference, other):
         ia, ib = a.pred_instances, b.pred_instances
         ia = ia[ia.scores.argsort(descending=True)[:100]]  # the reference's 100 best
-        pairs = pair_detections(ia.labels.cpu().numpy(), ia.scores.float().cpu().numpy(), ia.bboxes.float().cpu().numpy(),
-                                ib.labels.cpu().numpy(), ib.scores.float().cpu().numpy(), ib.bboxes.float().cpu().numpy(),
-                                box_scale=size)
+        pairs = pair_detections(*_as_numpy(ia), *_as_numpy(ib), box_scale=size)
         for i, j in enumerate(pairs.tolist()):
             total += 1
             if j < 0:
@@ -228,6 +227,11 @@ def agreement(task: str, reference: list, other: list, size: float) -> Dict[str,
     if task == 'mask_rcnn':
         result['masks'] = masks / total if total else float('nan')
     return result
+
+
+def _as_numpy(instances) -> tuple:
+    return (instances.labels.cpu().numpy(), instances.scores.float().cpu().numpy(),
+            instances.bboxes.float().cpu().numpy())
 
 
 def measure_infer(report: Report, args, device: str, folder: Path) -> None:
@@ -253,7 +257,7 @@ def measure_infer(report: Report, args, device: str, folder: Path) -> None:
                 if fused is not None:
                     model.backbone.fast_inference = variant != 'default'
                 precision = variant if variant in ('fp16', 'bf16') else 'fp32'
-                seconds = median_time(lambda: _predictions(model, batch, precision, device), device,
+                seconds = median_time(lambda model=model: _predictions(model, batch, precision, device), device,
                                       warmup=args.warmup, repeats=args.repeats)
                 outputs = _predictions(model, batch, precision, device)
                 if reference is None:  # default, fp32: what the others are compared with

@@ -55,7 +55,8 @@ class Report:
             if not rows:
                 continue
             columns = COLUMNS[part] + sorted({k for r in rows for k in r} - set(COLUMNS[part]) - {'skipped'})
-            columns = [c for c in columns if any(c in r for r in rows)] + ['skipped'] * any('skipped' in r for r in rows)
+            columns = [c for c in columns if any(c in r for r in rows)]
+            columns += ['skipped'] * any('skipped' in r for r in rows)
             lines += [f'## {part}', '', '| ' + ' | '.join(columns) + ' |', '|' + ' --- |' * len(columns)]
             lines += ['| ' + ' | '.join(format_cell(row.get(c)) for c in columns) + ' |' for row in rows]
             lines.append('')
@@ -70,5 +71,7 @@ def format_cell(value) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return 'n/a'
-        return f'{value:.3g}' if abs(value) < 1e-2 and value != 0 else f'{value:.3f}' if abs(value) < 10 else f'{value:.1f}'
+        if abs(value) < 1e-2 and value != 0:
+            return f'{value:.3g}'
+        return f'{value:.3f}' if abs(value) < 10 else f'{value:.1f}'
     return str(value)
