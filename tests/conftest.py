@@ -13,6 +13,16 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+def onedl_stack() -> bool:
+    """Whether the mm* libraries are the OneDL fork's (distribution names onedl-*, same modules)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+    try:
+        distribution('onedl-mmengine')
+        return True
+    except PackageNotFoundError:
+        return False
+
+
 def run_tool(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``python tools/<args>`` as a user would, from ``cwd``; output is captured."""
     proc = subprocess.run([sys.executable, str(ROOT / 'tools' / args[0]), *args[1:]], cwd=cwd,

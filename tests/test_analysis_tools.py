@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import onedl_stack
 from .test_upstream import run_upstream, short_run_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.matrix]
@@ -51,8 +52,11 @@ def test_mmdet_analyze_logs(trained, tmp_path):
     _, _, work = trained
     scalars = next(work.glob('*/vis_data/scalars.json'))
     out_png = tmp_path / 'loss.png'
+    # The fork's analyze_logs.py passes --style to matplotlib, whose styles its default ('dark', a seaborn
+    # name) is not; upstream passes it to seaborn. So on the fork a matplotlib style must be named.
+    style = ['--style', 'seaborn-v0_8-dark'] if onedl_stack() else []
     ok(run_upstream('mmdet', 'analysis_tools/analyze_logs.py', 'plot_curve', str(scalars), '--keys', 'loss',
-                    '--out', str(out_png)))
+                    '--out', str(out_png), *style))
     assert out_png.stat().st_size > 0
 
 
