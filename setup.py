@@ -16,9 +16,10 @@ def read_version() -> str:
 
 
 def carry_configs() -> None:
-    """Copy configs/ into convmlp_mm/.mim/ for wheels and sdists (OpenMMLab's convention, as mmdet's setup.py
-    does), so that an install from them has the configs too. Editable installs read configs/ in place."""
-    if any(cmd in sys.argv for cmd in ('develop', 'editable_wheel')):
+    """Copy configs/ into convmlp_mm/.mim/ when a wheel or sdist is built (OpenMMLab's convention, as mmdet's
+    setup.py does), so that an install from them has the configs too. Editable installs and clones read
+    configs/ in place, so nothing is copied for them (or for pip's metadata steps)."""
+    if not any(cmd in sys.argv for cmd in ('bdist_wheel', 'sdist')):
         return
     shutil.rmtree(MIM, ignore_errors=True)
     MIM.mkdir()
