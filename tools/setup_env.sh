@@ -105,8 +105,9 @@ if ! compgen -G "$WHEELS/$WHEEL_GLOB" >/dev/null; then
         pipq wheel --no-build-isolation --no-deps --no-cache-dir "$SRC" -w "$WHEELS.tmp"
     mv "$WHEELS.tmp"/$WHEEL_GLOB "$WHEELS"/ && rm -rf "$WHEELS.tmp"
 fi
-# One resolution for the local mmcv wheel and the stack (the mm* packages accept that mmcv).
-pipq install --find-links "$DOWNLOADS" "$WHEELS"/$WHEEL_GLOB "${TORCH_REQS[@]}" -r "$REQUIREMENTS"
+# One resolution for the local mmcv wheel and the stack (the mm* packages accept that mmcv). `wheel`: the
+# editable install below needs bdist_wheel, which setuptools < 70 (legacy's) does not have built in.
+pipq install --find-links "$DOWNLOADS" "$WHEELS"/$WHEEL_GLOB "${TORCH_REQS[@]}" wheel -r "$REQUIREMENTS"
 pipq install --no-deps --no-build-isolation -e "$ROOT"
 
 check_imports
