@@ -47,8 +47,8 @@ def is_exporting(x: Optional[torch.Tensor] = None) -> bool:
 
     Before 2.7, non-strict export runs the code on fake tensors, which is what ``x`` is checked for.
     """
-    if TORCH_VERSION >= (2, 7) and torch.compiler.is_exporting():
-        return True
+    if TORCH_VERSION >= (2, 7):
+        return torch.compiler.is_exporting()
     if x is None:
         return False
     from torch._subclasses.fake_tensor import is_fake

@@ -69,12 +69,11 @@ def fused_mlp_residual(x: torch.Tensor, z: torch.Tensor, fc1: nn.Linear, fc2: nn
     return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, fc2.weight, fc2.bias, 'add')
 
 
-def conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """``relu(conv(x))`` as one oneDNN convolution with a ReLU post-op where that is allowed (a separate
-    in-place ReLU was 16% of ConvMLP-S's bf16 time, batch 8, 224x224), else the two ops."""
-    _, fused_conv, _ = onednn_ops()
-    if (fused_conv and conv.padding_mode == 'zeros' and not isinstance(conv.padding, str)
-            and onednn_fusable(x, conv.weight)):
+def _conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``relu(conv(x))`` as one oneDNN convolution with a ReLU post-op (a separate in-place ReLU was 16% of
+    ConvMLP-S's bf16 time, batch 8, 224x224) where the conv's padding allows, else the two ops. The caller
+    has checked :func:`onednn_fusable` once for the whole sequence (its convs share dtype and device)."""
+    if conv.padding_mode == 'zeros' and not isinstance(conv.padding, str):
         return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, conv.padding, conv.stride,
                                                        conv.dilation, conv.groups, 'relu', [], '')
     return torch.relu(conv(x))
@@ -82,7 +81,7 @@ def conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 def run_conv_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """``layers(x)``, except that in CPU inference each conv whose BatchNorm ``switch_to_deploy()`` folded
-    (an ``Identity`` in its place) runs with the ReLU after it through :func:`conv_relu`."""
+    (an ``Identity`` in its place) runs with the ReLU after it through :func:`_conv_relu`."""
     first = layers[0]
     if not (onednn_ops()[1] and isinstance(first, nn.Conv2d) and onednn_fusable(x, first.weight)):
         return layers(x)
@@ -91,7 +90,7 @@ def run_conv_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     while i < len(modules):
         if (isinstance(modules[i], nn.Conv2d) and i + 2 < len(modules) and isinstance(modules[i + 1], nn.Identity)
                 and isinstance(modules[i + 2], nn.ReLU)):
-            x = conv_relu(x, modules[i])
+            x = _conv_relu(x, modules[i])
             i += 3
         else:
             x = modules[i](x)
