@@ -16,30 +16,30 @@ env:
 # Generate the toy COCO set, train RetinaNet-ConvMLP-S on it (resuming if interrupted; a finished run
 # is not trained again), then evaluate and draw the predictions.
 demo: env
-	$(PY) tools/make_toy_data.py det data/toy_coco
+	$(PY) tools/misc/make_toy_data.py det data/toy_coco
 	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_DIR) --resume $(TRAIN_FLAGS)
 	$(PY) tools/test.py $(DEMO_CFG) $(DEMO_DIR)/epoch_12.pth --work-dir $(DEMO_DIR) \
 		--show-dir $(DEMO_DIR)/predictions
-	$(PY) tools/plot_curves.py $(DEMO_DIR)
+	$(PY) tools/analysis_tools/plot_curves.py $(DEMO_DIR)
 	@echo "Predictions drawn in $(DEMO_DIR)/predictions/, training curves in $(DEMO_DIR)/curves.png"
 
 # The same for Semantic FPN on the toy segmentation set.
 demo-seg: env
-	$(PY) tools/make_toy_data.py seg data/toy_ade
+	$(PY) tools/misc/make_toy_data.py seg data/toy_ade
 	$(PY) tools/train.py configs/segmentation/toy/fpn_convmlp_s_toy.py --work-dir work_dirs/toy_fpn_convmlp_s --resume \
 		$(TRAIN_FLAGS)
 	$(PY) tools/test.py configs/segmentation/toy/fpn_convmlp_s_toy.py work_dirs/toy_fpn_convmlp_s/iter_$(SEG_ITERS).pth \
 		--work-dir work_dirs/toy_fpn_convmlp_s --show-dir work_dirs/toy_fpn_convmlp_s/predictions
-	$(PY) tools/plot_curves.py work_dirs/toy_fpn_convmlp_s
+	$(PY) tools/analysis_tools/plot_curves.py work_dirs/toy_fpn_convmlp_s
 
 # ConvMLP-S classifier from scratch on the toy classification set, then its test-set accuracy.
 demo-cls: env
-	$(PY) tools/make_toy_data.py cls data/toy_cls
+	$(PY) tools/misc/make_toy_data.py cls data/toy_cls
 	$(PY) tools/train.py configs/classification/toy/convmlp_s_toy.py --work-dir work_dirs/toy_convmlp_s_cls --resume \
 		$(TRAIN_FLAGS)
 	$(PY) tools/test.py configs/classification/toy/convmlp_s_toy.py work_dirs/toy_convmlp_s_cls/epoch_10.pth \
 		--work-dir work_dirs/toy_convmlp_s_cls
-	$(PY) tools/plot_curves.py work_dirs/toy_convmlp_s_cls
+	$(PY) tools/analysis_tools/plot_curves.py work_dirs/toy_convmlp_s_cls
 
 test: env
 	$(PY) -m pytest --junitxml=work_dirs/matrix/pinned.xml

@@ -85,7 +85,7 @@ def official_file(arch: str, path: Path, num_classes: int = 1000) -> dict:
 def toy_cls(tmp_path_factory) -> Path:
     """A tiny toy classification set (24 train / 6 val images of 64x64, 3 classes), by the generator."""
     out = tmp_path_factory.mktemp('data') / 'toy_cls'
-    run_tool('make_toy_data.py', 'cls', str(out), '--num-train', '24', '--num-val', '6', '--size', '64', '64')
+    run_tool('misc/make_toy_data.py', 'cls', str(out), '--num-train', '24', '--num-val', '6', '--size', '64', '64')
     return out
 
 
@@ -93,7 +93,7 @@ def toy_cls(tmp_path_factory) -> Path:
 def toy_coco(tmp_path_factory) -> Path:
     """A tiny toy COCO set (8 train / 4 val images of 160x128), made by the user-facing generator."""
     out = tmp_path_factory.mktemp('data') / 'toy_coco'
-    run_tool('make_toy_data.py', 'det', str(out), '--num-train', '8', '--num-val', '4', '--size', '160', '128')
+    run_tool('misc/make_toy_data.py', 'det', str(out), '--num-train', '8', '--num-val', '4', '--size', '160', '128')
     return out
 
 
@@ -101,7 +101,7 @@ def toy_coco(tmp_path_factory) -> Path:
 def toy_ade(tmp_path_factory) -> Path:
     """A tiny toy segmentation set in ADE20K's layout (4 train / 2 val images of 96x64), by the generator."""
     out = tmp_path_factory.mktemp('data') / 'toy_ade'
-    run_tool('make_toy_data.py', 'seg', str(out), '--num-train', '4', '--num-val', '2', '--size', '96', '64')
+    run_tool('misc/make_toy_data.py', 'seg', str(out), '--num-train', '4', '--num-val', '2', '--size', '96', '64')
     return out
 
 

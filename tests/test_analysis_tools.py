@@ -40,7 +40,8 @@ def test_mmpretrain_get_flops():
 
 def test_mmdet_benchmark_of_the_data_pipeline(trained):
     """mmdet's benchmark.py times our configs' data loading (its --task inference moves the model to CUDA
-    unconditionally, so on a CPU it fails for every model; tools/benchmark_e2e.py times inference here)."""
+    unconditionally, so on a CPU it fails for every model; tools/analysis_tools/benchmark_e2e.py times
+    inference here)."""
     config, _, _ = trained
     out = ok(run_upstream('mmdet', 'analysis_tools/benchmark.py', str(config), '--task', 'dataloader',
                           '--dataset-type', 'train', '--repeat-num', '1',

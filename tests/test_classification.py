@@ -27,7 +27,7 @@ def test_train_test_demo_round_trip(toy_cls, tmp_path):
     ckpt = work / 'epoch_2.pth'
     assert ckpt.is_file()
     assert list(work.glob('*/vis_data/events.out.tfevents.*'))  # --tensorboard logged through TensorBoard
-    run_tool('plot_curves.py', str(work))
+    run_tool('analysis_tools/plot_curves.py', str(work))
     Image.open(work / 'curves.png').verify()
     run_tool('test.py', str(TOY), str(ckpt), '--work-dir', str(tmp_path / 'test'), '--cfg-options', *options)
     metrics = json.loads(next((tmp_path / 'test').glob('*/*.json')).read_text())

@@ -17,7 +17,7 @@ def test_onnx_export_matches_pytorch_at_two_sizes(tmp_path, extra):
     ckpt = tmp_path / 'convmlp_s_imagenet.pth'
     official_file('s', ckpt)  # non-trivial norm statistics, so a fusion error would show
     out = tmp_path / 'convmlp_s.onnx'
-    proc = run_tool('export_onnx.py', '--arch', 's', '--checkpoint', str(ckpt), '--out', str(out),
+    proc = run_tool('deployment/export_onnx.py', '--arch', 's', '--checkpoint', str(ckpt), '--out', str(out),
                     '--check-sizes', '64', '96', '100', '72', *extra)
     sizes = [line for line in proc.stdout.splitlines() if line.startswith('input ')]
     assert len(sizes) == 2 and '2x3x64x96' in sizes[0] and '2x3x100x72' in sizes[1]
@@ -31,7 +31,7 @@ def test_onnx_export_matches_pytorch_at_two_sizes(tmp_path, extra):
 @pytest.mark.e2e
 def test_onnx_export_of_a_detection_config_backbone_and_neck(tmp_path):
     out = tmp_path / 'retinanet.onnx'
-    proc = run_tool('export_onnx.py', '--config', str(ROOT / 'configs/detection/retinanet_convmlp_s_fpn.py'),
+    proc = run_tool('deployment/export_onnx.py', '--config', str(ROOT / 'configs/detection/retinanet_convmlp_s_fpn.py'),
                     '--features', '--out', str(out), '--check-sizes', '64', '64', '96', '128')
     assert proc.stdout.count('input 2x3x') == 2 and 'outputs 2x256x8x8, 2x256x4x4, ' in proc.stdout
     assert float(proc.stdout.split('max difference ')[-1].split()[0]) <= 1e-4
@@ -41,7 +41,7 @@ def test_feature_map_picture(tmp_path):
     image = tmp_path / 'in.png'
     Image.new('RGB', (80, 60), (200, 30, 30)).save(image)
     out = tmp_path / 'features.png'
-    run_tool('visualize_features.py', str(image), '--out', str(out), '--size', '64', '--topk', '3')
+    run_tool('analysis_tools/visualize_features.py', str(image), '--out', str(out), '--size', '64', '--topk', '3')
     picture = Image.open(out)
     picture.verify()
     assert picture.size[1] == 4 * 64  # one row per level
@@ -56,19 +56,19 @@ def test_curves_from_a_work_dir(tmp_path):
     lines += [{'coco/bbox_mAP': 0.1 * step, 'coco/bbox_mAP_50': 0.2 * step, 'coco/bbox_mAP_l': -1.0, 'time': 0.1,
                'step': step} for step in (1, 2)]
     (run_dir / 'scalars.json').write_text('\n'.join(json.dumps(line) for line in lines))
-    proc = run_tool('plot_curves.py', str(tmp_path))
+    proc = run_tool('analysis_tools/plot_curves.py', str(tmp_path))
     drawn = proc.stdout.split('(', 1)[1].rstrip().rstrip(')').split(', ')
     assert drawn == ['lr', 'loss', 'loss_cls', 'loss_bbox', 'coco/bbox_mAP', 'coco/bbox_mAP_50']
     picture = Image.open(tmp_path / 'curves.png')
     picture.verify()
     width, height = picture.size
     assert width < 2.5 * height, 'six panels should be laid out in a grid, not one row'
-    bad = run_tool('plot_curves.py', str(tmp_path), '--keys', 'loss_dfl', check=False)
+    bad = run_tool('analysis_tools/plot_curves.py', str(tmp_path), '--keys', 'loss_dfl', check=False)
     assert bad.returncode != 0 and 'loss_cls' in bad.stderr
 
 
 def test_curves_without_logs_explain(tmp_path):
-    proc = run_tool('plot_curves.py', str(tmp_path), check=False)
+    proc = run_tool('analysis_tools/plot_curves.py', str(tmp_path), check=False)
     assert proc.returncode != 0 and 'scalars.json' in proc.stderr
 
 
@@ -91,8 +91,8 @@ def test_detections_pair_by_image_label_and_closeness_not_by_position():
 def test_an_export_that_fails_its_check_is_removed_with_the_reason(tmp_path):
     out = tmp_path / 'convmlp_s.onnx'
     # A negative tolerance no file can meet stands in for a runtime that computes something else.
-    proc = run_tool('export_onnx.py', '--arch', 's', '--out', str(out), '--check-sizes', '64', '64', '64', '96',
-                    '--tolerance', '-1', check=False)
+    proc = run_tool('deployment/export_onnx.py', '--arch', 's', '--out', str(out), '--check-sizes', '64', '64',
+                    '64', '96', '--tolerance', '-1', check=False)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: onnxruntime's outputs differ from PyTorch's by") and 'above --tolerance -1' in last

@@ -1,5 +1,5 @@
 """The fast path (channels-last memory, switch_to_deploy fusion) gives the plain path's results, and the
-benchmark tool prints every column. No timing is asserted here: speed is for tools/benchmark.py."""
+benchmark tool prints every column. No timing is asserted here: speed is for tools/analysis_tools/benchmark.py."""
 import pytest
 import torch
 
@@ -139,7 +139,7 @@ def test_channels_last_training_gives_the_same_gradients(with_cp):
 
 
 def test_benchmark_tool_prints_every_column():
-    proc = run_tool('benchmark.py', 'convmlp-s:plain', 'convmlp-s:fast', 'resnet18', '--size', '64',
+    proc = run_tool('analysis_tools/benchmark.py', 'convmlp-s:plain', 'convmlp-s:fast', 'resnet18', '--size', '64',
                     '--batch', '1', '--warmup', '0', '--repeats', '1', '--baseline', 'resnet18')
     lines = [line for line in proc.stdout.splitlines() if line.startswith('|')]
     header = [c.strip() for c in lines[0].strip('|').split('|')]
@@ -156,7 +156,7 @@ def test_benchmark_tool_prints_every_column():
 
 
 def test_benchmark_tool_names_the_valid_choices_for_a_bad_target():
-    proc = run_tool('benchmark.py', 'convmlp-xl', check=False)
+    proc = run_tool('analysis_tools/benchmark.py', 'convmlp-xl', check=False)
     assert proc.returncode != 0
     assert "'convmlp-xl'" in proc.stderr and 'resnet50' in proc.stderr
     with pytest.raises(ValueError, match="'turbo'.*plain"):

@@ -59,7 +59,7 @@ def test_readme_tables_are_what_the_generator_writes(tmp_path):
     from .conftest import run_tool
     readme = tmp_path / 'README.md'
     readme.write_text((ROOT / 'README.md').read_text())
-    run_tool('model_zoo.py', '--no-speed', '--readme', str(readme), '--plot', str(tmp_path / 'zoo.png'))
+    run_tool('misc/model_zoo.py', '--no-speed', '--readme', str(readme), '--plot', str(tmp_path / 'zoo.png'))
     generated, committed = _zoo_rows(readme.read_text()), _zoo_rows((ROOT / 'README.md').read_text())
     assert len(generated) == len(list(metafile_models())) == len(committed)
     assert generated == committed

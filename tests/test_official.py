@@ -82,7 +82,8 @@ def test_detects_variant(tmp_path, arch):
 def test_converted_classifier_gives_identical_logits(tmp_path, arch):
     from mmpretrain.registry import MODELS
     state = official_file(arch, tmp_path / f'convmlp_{arch}_imagenet.pth')
-    proc = run_tool('convert_official.py', str(tmp_path / f'convmlp_{arch}_imagenet.pth'), str(tmp_path / 'out'))
+    proc = run_tool('model_converters/convert_official.py',
+                    str(tmp_path / f'convmlp_{arch}_imagenet.pth'), str(tmp_path / 'out'))
     assert f'ConvMLP-{arch.upper()} classifier, 1000 classes (ImageNet-1k)' in proc.stdout
     assert 'released weights' in proc.stdout and f'convmlp_{arch}_backbone.pth' in proc.stdout
     cfg = Config.fromfile(str(CLS / f'convmlp_{arch}_in1k.py'))
@@ -112,7 +113,7 @@ def converted_logits(config: Path, checkpoint: Path, x: torch.Tensor) -> torch.T
 def test_fine_tuned_classifier_is_named_after_its_data_set(tmp_path, arch, dataset, num_classes):
     official = tmp_path / f'convmlp_{arch}_{dataset}.pth'
     state = official_file(arch, official, num_classes=num_classes)
-    proc = run_tool('convert_official.py', str(official), str(tmp_path / 'out'))
+    proc = run_tool('model_converters/convert_official.py', str(official), str(tmp_path / 'out'))
     config = f'configs/classification/convmlp_{arch}_{dataset}.py'
     assert f'{num_classes} classes' in proc.stdout and f'for {config}' in proc.stdout
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [f'convmlp_{arch}_{dataset}.pth']
@@ -124,7 +125,7 @@ def test_fine_tuned_classifier_is_named_after_its_data_set(tmp_path, arch, datas
 
 def test_head_of_no_known_data_set_is_converted_with_a_note(tmp_path):
     official_file('s', tmp_path / 'pets.pth', num_classes=37)
-    proc = run_tool('convert_official.py', str(tmp_path / 'pets.pth'), str(tmp_path / 'out'))
+    proc = run_tool('model_converters/convert_official.py', str(tmp_path / 'pets.pth'), str(tmp_path / 'out'))
     assert '37 classes (none of the paper data sets)' in proc.stdout
     assert 'model.head.num_classes=37' in proc.stdout
     assert [p.name for p in (tmp_path / 'out').iterdir()] == ['convmlp_s_37cls.pth']
@@ -147,7 +148,7 @@ def test_timm_training_checkpoint(tmp_path, ema):
                       state_dict={f'module.{k}': v for k, v in trained.items()}, state_dict_ema=averaged,
                       optimizer=dict(state={}, param_groups=[dict(lr=1e-5, params=[0, 1])]))
     torch.save(checkpoint, tmp_path / 'last.pth')
-    proc = run_tool('convert_official.py', str(tmp_path / 'last.pth'), str(tmp_path / 'out'),
+    proc = run_tool('model_converters/convert_official.py', str(tmp_path / 'last.pth'), str(tmp_path / 'out'),
                     *(['--ema'] if ema else []))
     assert 'timm training checkpoint (epoch 59, model convmlp_s_classification)' in proc.stdout
     assert ('EMA weights (state_dict_ema)' if ema else 'which --ema converts instead') in proc.stdout
@@ -158,7 +159,8 @@ def test_timm_training_checkpoint(tmp_path, ema):
     # The Namespace is allowed for this read only: anything else in such a file is still refused.
     checkpoint['args'] = _RunsCode()
     torch.save(checkpoint, tmp_path / 'hostile.pth')
-    proc = run_tool('convert_official.py', str(tmp_path / 'hostile.pth'), str(tmp_path / 'o2'), check=False)
+    proc = run_tool('model_converters/convert_official.py',
+                    str(tmp_path / 'hostile.pth'), str(tmp_path / 'o2'), check=False)
     assert proc.returncode == 1
     last_line = proc.stderr.strip().splitlines()[-1]
     assert last_line.startswith(f'error: {tmp_path / "hostile.pth"} was not loaded: it refers to builtins.exec')
@@ -167,14 +169,15 @@ def test_timm_training_checkpoint(tmp_path, ema):
 
 def test_ema_flag_on_released_weights_is_a_clear_error(tmp_path):
     official_file('s', tmp_path / 'convmlp_s_imagenet.pth')
-    proc = run_tool('convert_official.py', str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path / 'o'), '--ema',
+    proc = run_tool('model_converters/convert_official.py',
+                    str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path / 'o'), '--ema',
                     check=False)
     assert proc.returncode == 1 and 'plain state_dict (released weights)' in proc.stderr and 'drop --ema' in proc.stderr
 
 
 def test_backbone_file_fits_detection_backbone_exactly(tmp_path):
     official_file('m', tmp_path / 'convmlp_m_imagenet.pth')
-    run_tool('convert_official.py', str(tmp_path / 'convmlp_m_imagenet.pth'), str(tmp_path))
+    run_tool('model_converters/convert_official.py', str(tmp_path / 'convmlp_m_imagenet.pth'), str(tmp_path))
     missing, unexpected = load_pretrained(ConvMLP(arch='m'), str(tmp_path / 'convmlp_m_backbone.pth'))
     assert missing == [] and unexpected == []
 
@@ -182,12 +185,14 @@ def test_backbone_file_fits_detection_backbone_exactly(tmp_path):
 def test_refuses_foreign_and_already_converted_files(tmp_path):
     torch.save({'conv1.weight': torch.zeros(64, 3, 7, 7), 'fc.weight': torch.zeros(1000, 2048)},
                tmp_path / 'resnet50.pth')
-    proc = run_tool('convert_official.py', str(tmp_path / 'resnet50.pth'), str(tmp_path / 'o'), check=False)
+    proc = run_tool('model_converters/convert_official.py',
+                    str(tmp_path / 'resnet50.pth'), str(tmp_path / 'o'), check=False)
     assert proc.returncode != 0 and 'not a ConvMLP checkpoint' in proc.stderr and 'resnet50.pth' in proc.stderr
     assert not (tmp_path / 'o').exists()
     official_file('s', tmp_path / 'convmlp_s_imagenet.pth')
-    run_tool('convert_official.py', str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path / 'o'))
-    proc = run_tool('convert_official.py', str(tmp_path / 'o' / 'convmlp_s_in1k.pth'), str(tmp_path / 'p'),
+    run_tool('model_converters/convert_official.py', str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path / 'o'))
+    proc = run_tool('model_converters/convert_official.py',
+                    str(tmp_path / 'o' / 'convmlp_s_in1k.pth'), str(tmp_path / 'p'),
                     check=False)
     assert proc.returncode != 0 and 'already' in proc.stderr
 
@@ -201,7 +206,7 @@ def test_truncated_official_file_is_refused(tmp_path):
 
 def test_demo_prints_top5_classes(tmp_path):
     official_file('s', tmp_path / 'convmlp_s_imagenet.pth')
-    run_tool('convert_official.py', str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path))
+    run_tool('model_converters/convert_official.py', str(tmp_path / 'convmlp_s_imagenet.pth'), str(tmp_path))
     from PIL import Image
     Image.new('RGB', (96, 80), (120, 30, 200)).save(tmp_path / 'img.png')
     proc = run_tool('demo.py', str(tmp_path / 'img.png'), str(CLS / 'convmlp_s_in1k.py'),

@@ -1,4 +1,4 @@
-"""Whole models exported to ONNX (tools/export_onnx.py --config) give PyTorch's answers through the user's
+"""Whole models exported to ONNX (tools/deployment/export_onnx.py --config) give PyTorch's answers through the user's
 doors: tools/test.py on the .onnx file (metrics and --out predictions) and tools/demo.py."""
 import pickle
 from pathlib import Path
@@ -92,7 +92,8 @@ def test_exported_model_gives_pytorch_answers_in_tools_test(name, data, tmp_path
     config, task = CONFIGS[name], TASKS[name]
     ckpt = decisive_checkpoint(name, tmp_path / 'model.pth')
     onnx = tmp_path / 'model.onnx'
-    proc = run_tool('export_onnx.py', '--config', str(ROOT / config), '--checkpoint', str(ckpt), '--out', str(onnx),
+    proc = run_tool('deployment/export_onnx.py',
+                    '--config', str(ROOT / config), '--checkpoint', str(ckpt), '--out', str(onnx),
                     '--check-sizes', '64', '96', '96', '128')
     assert f'the whole {task} model' in proc.stdout and onnx.with_suffix('.onnx.json').is_file()
     assert float(proc.stdout.split('max difference ')[-1].split()[0]) <= 1e-4
@@ -130,7 +131,8 @@ def test_exported_model_gives_pytorch_answers_in_tools_test(name, data, tmp_path
 ], ids=['soft-nms', 'sliding-window', 'another-detector'])
 def test_unsupported_settings_are_refused_naming_them(config, options, message, tmp_path):
     onnx = tmp_path / 'model.onnx'
-    proc = run_tool('export_onnx.py', '--config', str(ROOT / config), '--out', str(onnx), '--cfg-options', *options,
+    proc = run_tool('deployment/export_onnx.py',
+                    '--config', str(ROOT / config), '--out', str(onnx), '--cfg-options', *options,
                     check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last.startswith('error: ') and message in last, proc.stderr[-2000:]
@@ -140,7 +142,8 @@ def test_unsupported_settings_are_refused_naming_them(config, options, message, 
 def test_a_checkpoint_of_another_model_is_refused_whole(tmp_path):
     onnx = tmp_path / 'model.onnx'
     other = random_checkpoint(CONFIGS['classifier'], tmp_path / 'classifier.pth')
-    proc = run_tool('export_onnx.py', '--config', str(ROOT / CONFIGS['retinanet']), '--checkpoint', str(other),
+    proc = run_tool('deployment/export_onnx.py',
+                    '--config', str(ROOT / CONFIGS['retinanet']), '--checkpoint', str(other),
                     '--out', str(onnx), check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and 'classifier.pth does not fit the model of' in last and 'keys missing' in last
@@ -148,7 +151,7 @@ def test_a_checkpoint_of_another_model_is_refused_whole(tmp_path):
 
 
 @pytest.mark.parametrize('sidecar, message', [
-    (None, 'model.onnx.json is missing: tools/export_onnx.py writes it beside'),
+    (None, 'model.onnx.json is missing: tools/deployment/export_onnx.py writes it beside'),
     ('{"format": "an-older-one"}', "format 'an-older-one', expected"),
     ('not json', 'model.onnx.json is not JSON'),
 ], ids=['missing', 'other-format', 'garbled'])

@@ -1,5 +1,5 @@
-"""Speed where users run, checked for correctness (no timings here: those are tools/benchmark.py's and
-tools/benchmark_e2e.py's): the backbone's fused copy in eval mode (``fast_inference``), bf16 through the
+"""Speed where users run, checked for correctness (no timings here: those are tools/analysis_tools/benchmark.py's and
+tools/analysis_tools/benchmark_e2e.py's): the backbone's fused copy in eval mode (``fast_inference``), bf16 through the
 fused copy and through whole models (``mixed_precision``, ``AutocastTestLoop``, ``AutocastOptimWrapper``),
 and the refusals on devices without native bf16/fp16.
 
@@ -264,7 +264,7 @@ def test_tools_refuse_fp16_on_a_cpu_in_one_line(tool, tmp_path):
 def test_end_to_end_benchmark_prints_each_variant_with_its_metric(toy_cls, tmp_path):
     config = TOY_CONFIGS['classifier']
     weights = random_checkpoint(config, tmp_path / 'model.pth')
-    proc = run_tool('benchmark_e2e.py', str(ROOT / config), str(weights), '--cfg-options',
+    proc = run_tool('analysis_tools/benchmark_e2e.py', str(ROOT / config), str(weights), '--cfg-options',
                     f'test_dataloader.dataset.data_root={toy_cls}', 'test_dataloader.batch_size=2')
     rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip('|').split('|')]
                                           for line in proc.stdout.splitlines() if line.startswith('| '))}

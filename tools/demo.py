@@ -4,8 +4,8 @@
     python tools/demo.py IMAGE_OR_FOLDER CONFIG MODEL.onnx      # the exported model, run by onnxruntime
 
 The config's ``default_scope`` picks MMDetection's, MMSegmentation's or MMPretrain's inferencer. Drawn
-images go to OUT_DIR/vis/. With a ``.onnx`` file (``tools/export_onnx.py``), onnxruntime runs the model in the
-inferencer's place; images are read and drawn as for PyTorch. The ConvMLP backbone runs its fused copy
+images go to OUT_DIR/vis/. With a ``.onnx`` file (``tools/deployment/export_onnx.py``), onnxruntime runs the
+model in the inferencer's place; images are read and drawn as for PyTorch. The ConvMLP backbone runs its fused copy
 (``fast_inference``); ``--bf16``/``--fp16`` run the network in reduced precision
 (``convmlp_mm.engine.mixed_precision``) where the device has it.
 """

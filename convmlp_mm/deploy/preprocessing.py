@@ -55,7 +55,7 @@ class SidecarError(UserError, ValueError):
 def read_sidecar(onnx_file: str) -> dict:
     path = sidecar_path(onnx_file)
     if not path.is_file():
-        raise SidecarError(f'{path} is missing: tools/export_onnx.py writes it beside {onnx_file}; '
+        raise SidecarError(f'{path} is missing: tools/deployment/export_onnx.py writes it beside {onnx_file}; '
                            f'it holds the pre-processing and class names the runner needs')
     try:
         meta = json.loads(path.read_text())

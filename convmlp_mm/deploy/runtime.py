@@ -30,7 +30,7 @@ def _nearest_resize(seg_map: np.ndarray, size: Sequence[int]) -> np.ndarray:
 
 @register_model
 class OnnxRuntimeModel(BaseModel):
-    """A model exported by ``tools/export_onnx.py``, run with onnxruntime.
+    """A model exported by ``tools/deployment/export_onnx.py``, run with onnxruntime.
 
     Args:
         onnx_file (str): The .onnx file; its ``.onnx.json`` sidecar must lie beside it.

@@ -1,5 +1,5 @@
 """Measuring models side by side: parameters, MACs, latency, throughput, peak memory and the share of the
-device's measured matrix-multiply rate. Used by ``tools/benchmark.py`` and ``tools/model_zoo.py``.
+device's measured matrix-multiply rate. Used by ``tools/analysis_tools/benchmark.py`` and ``tools/misc/model_zoo.py``.
 
 A *target* names what to measure:
 

@@ -69,8 +69,9 @@ def amp_optim_wrapper(optim_wrapper: ConfigDict, dtype: Optional[str] = None) ->
 def test_config(config: str, checkpoint: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
                 precision: Optional[str] = None) -> Config:
     """The config that ``tools/test.py`` runs: ``checkpoint`` loaded, the test loop in ``precision``
-    (``--bf16``/``--fp16``), dataset paths checked. A ``.onnx`` checkpoint (``tools/export_onnx.py``) replaces
-    the config's model: onnxruntime runs it, with the config's data pipeline and evaluator."""
+    (``--bf16``/``--fp16``), dataset paths checked. A ``.onnx`` checkpoint
+    (``tools/deployment/export_onnx.py``) replaces the config's model: onnxruntime runs it, with the
+    config's data pipeline and evaluator."""
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -14,7 +14,7 @@ Parts, in this order (each writes its rows as soon as they are measured, so a ru
   and ``fp16``/``bf16`` (tools/test.py --fp16/--bf16), with the outputs compared to ``default``;
 - ``toy_amp``: the toy RetinaNet (configs/detection/toy/) trained by tools/train.py --amp, its bbox mAP
   (bar 0.6), then (``toy_precision``) that trained model tested end to end in each precision
-  (tools/benchmark_e2e.py's measurement): images/s and bbox mAP, which fp16/bf16 must keep within 0.01.
+  (tools/analysis_tools/benchmark_e2e.py's measurement): images/s and bbox mAP, which fp16/bf16 must keep within 0.01.
 
 ``--dry-run`` runs the same parts at toy size on whatever device there is (the CPU in CI): small images,
 1 timed step, one epoch of a tiny toy set; precisions the device cannot run are listed with the reason.
@@ -31,8 +31,8 @@ from typing import Callable, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
 # The package of this checkout (also where it is not installed), report.py beside this file and
-# tools/benchmark_e2e.py (its end-to-end test measurement).
-sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent), str(ROOT / 'tools')]
+# tools/analysis_tools/benchmark_e2e.py (its end-to-end test measurement).
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent), str(ROOT / 'tools' / 'analysis_tools')]
 
 import torch  # noqa: E402
 from report import Report  # noqa: E402
@@ -296,11 +296,12 @@ def measure_roi_align(report: Report, args, device: str, folder: Path) -> None:
 
 def measure_toy_amp(report: Report, args, device: str, folder: Path) -> None:
     """Train the toy RetinaNet with ``tools/train.py --amp``, then test the result in each precision
-    (``tools/benchmark_e2e.py``'s measurement): a trained model's metric is what fp16/bf16 must keep."""
+    (``tools/analysis_tools/benchmark_e2e.py``'s measurement): a trained model's metric is what fp16/bf16 must keep."""
     data = folder / 'toy_coco'
     sizes = ['--num-train', '16', '--num-val', '8', '--size', '160', '128'] if args.dry_run else []
-    subprocess.run([sys.executable, str(ROOT / 'tools' / 'make_toy_data.py'), 'det', str(data), *sizes], check=True,
-                   capture_output=True, text=True)
+    make_toy_data = ROOT / 'tools' / 'misc' / 'make_toy_data.py'
+    subprocess.run([sys.executable, str(make_toy_data), 'det', str(data), *sizes], check=True, capture_output=True,
+                   text=True)
     options = [f'{loader}.dataset.data_root={data}/' for loader in ('train_dataloader', 'val_dataloader',
                                                                    'test_dataloader')]
     options += [f'val_evaluator.ann_file={data}/annotations/instances_val.json',

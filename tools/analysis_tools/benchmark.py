@@ -1,14 +1,15 @@
 """Measure models side by side in one run: params, GMACs, latency, images/s, peak memory, % of matmul rate.
 
     # plain vs fast ConvMLP-S, inference at 224 and training steps at a detection size
-    python tools/benchmark.py convmlp-s:plain convmlp-s:fast convmlp-s:compile --size 224 --batch 16
-    python tools/benchmark.py convmlp-s:plain convmlp-s:fast --mode train --size 800 1333 --batch 1
+    python tools/analysis_tools/benchmark.py convmlp-s:plain convmlp-s:fast convmlp-s:compile --size 224 --batch 16
+    python tools/analysis_tools/benchmark.py convmlp-s:plain convmlp-s:fast --mode train --size 800 1333 --batch 1
     # fp32 against bf16 (CPUs with avx512_bf16 or AMX, GPUs from sm80)
-    python tools/benchmark.py convmlp-s:fast convmlp-s:bf16 --size 224 --batch 8
+    python tools/analysis_tools/benchmark.py convmlp-s:fast convmlp-s:bf16 --size 224 --batch 8
     # ConvMLP against peers from the installed libraries
-    python tools/benchmark.py convmlp-s convmlp-m convmlp-l resnet18 resnet50 swin-t pvt-t --baseline resnet50
+    python tools/analysis_tools/benchmark.py convmlp-s convmlp-m convmlp-l resnet18 resnet50 swin-t pvt-t \
+        --baseline resnet50
     # a whole config (classifier: to logits; detector/segmentor: backbone + neck)
-    python tools/benchmark.py configs/detection/retinanet_convmlp_s_fpn.py --size 800 1333
+    python tools/analysis_tools/benchmark.py configs/detection/retinanet_convmlp_s_fpn.py --size 800 1333
 
 Targets, variants (``:plain``, ``:fast``, ``:bf16``, ``:compile``, ``:cp``) and how memory is measured are described in
 ``convmlp_mm/utils/benchmark.py``. The last column is each target's images/s over the baseline's (the first

@@ -1,7 +1,7 @@
 """Regenerate the README's model-zoo tables and the accuracy/cost plot from model-index.yml and measurements.
 
-    python tools/model_zoo.py                 # measure, rewrite README.md's tables, draw docs/model_zoo.png
-    python tools/model_zoo.py --no-speed      # params and GMACs only (fast); speed cells read "–"
+    python tools/misc/model_zoo.py                 # measure, rewrite README.md's tables, draw docs/model_zoo.png
+    python tools/misc/model_zoo.py --no-speed      # params and GMACs only (fast); speed cells read "–"
 
 Results (accuracy) come from the metafiles; parameters, GMACs and images/s are measured here, on this
 machine, in one run: batch 1, fp32, eval mode, the ``:fast`` variant (channels-last, BN/LayerNorm folded).
@@ -20,7 +20,7 @@ import yaml
 
 from convmlp_mm.utils.benchmark import build_target, count_macs, describe_device, make_step, median_time
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Task -> (input size for MACs and speed, what the size means in the table header).
 SIZES = {'det': ((800, 1333), '800x1333, backbone+FPN'), 'seg': ((512, 512), '512x512, backbone+FPN'),
          'in1k': ((224, 224), '224'), 'finetune': (None, None)}  # the fine-tuning table shows params only
@@ -173,7 +173,7 @@ def main() -> None:
         text = replace_block(text, task, body)
     if speed:
         text = replace_block(text, 'note', f'Speed: images/s at batch 1, fp32, eval, fast path, on {device} '
-                             f'(torch {torch.__version__}), measured by `python tools/model_zoo.py` on '
+                             f'(torch {torch.__version__}), measured by `python tools/misc/model_zoo.py` on '
                              f'{date.today().isoformat()}.')
     args.readme.write_text(text)
     points = [(backbone_name(m), macs / 1e9, float(next(iter(m['Results'][0]['Metrics'].values()))), ips)

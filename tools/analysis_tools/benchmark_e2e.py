@@ -1,17 +1,17 @@
 """Time what tools/test.py does, end to end, for several variants in one run: images/s and the metric of each.
 
-    python tools/benchmark_e2e.py CONFIG CHECKPOINT [--variants default fast bf16] [--repeats 2]
+    python tools/analysis_tools/benchmark_e2e.py CONFIG CHECKPOINT [--variants default fast bf16] [--repeats 2]
         [--onnx MODEL.onnx] [--cfg-options k=v ...]
 
     # toy RetinaNet at its own 320x256, then at the full-size configs' test scale (resized into 1333x800)
-    python tools/benchmark_e2e.py configs/detection/toy/retinanet_convmlp_s_fpn_toy.py CKPT
-    python tools/benchmark_e2e.py configs/detection/toy/retinanet_convmlp_s_fpn_toy.py CKPT \\
+    python tools/analysis_tools/benchmark_e2e.py configs/detection/toy/retinanet_convmlp_s_fpn_toy.py CKPT
+    python tools/analysis_tools/benchmark_e2e.py configs/detection/toy/retinanet_convmlp_s_fpn_toy.py CKPT \\
         --cfg-options "test_dataloader.dataset.pipeline.1.scale=(1333,800)"
 
 Variants: ``default`` is the model as it was before the fast path (``fast_inference=False``), ``fast`` the
 shipped default (the backbone's fused copy), ``bf16``/``fp16`` the fast path with ``--bf16``/``--fp16``. A
 variant the device cannot run natively is listed with the reason instead. ``--onnx`` adds ``onnxruntime``: the
-checkpoint exported by ``tools/export_onnx.py``, run as ``tools/test.py CONFIG MODEL.onnx`` runs it. Each
+checkpoint exported by ``tools/deployment/export_onnx.py``, run as ``tools/test.py CONFIG MODEL.onnx`` runs it. Each
 variant is one Runner test (data loading, pre-processing, model, post-processing); images/s counts the batches
 after the first (the warm-up), the metric is the full test's. With ``--repeats N`` the variants take turns N
 times and the median is shown, so that a busy moment of a shared machine does not fall on one variant only.
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument('checkpoint')
     parser.add_argument('--variants', nargs='+', choices=list(VARIANTS), default=['default', 'fast', 'bf16'])
     parser.add_argument('--repeats', type=int, default=1, help='turns of all variants; the median is shown')
-    parser.add_argument('--onnx', help='also time this exported model (tools/export_onnx.py) in onnxruntime')
+    parser.add_argument('--onnx', help='also time this exported model (tools/deployment/export_onnx.py) in onnxruntime')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings of the config')
     args = parser.parse_args()
     files = {variant: args.checkpoint for variant in args.variants}

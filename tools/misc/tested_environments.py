@@ -1,7 +1,7 @@
 """The README's "Tested environments" table, from the test matrix's results.
 
     make test test-matrix        # writes work_dirs/matrix/<stack>.xml (pytest's JUnit report) per stack
-    python tools/tested_environments.py [work_dirs/matrix]
+    python tools/misc/tested_environments.py [work_dirs/matrix]
 
 For each stack whose report is there, the versions are read from that stack's virtual environment (.venv for
 pinned, .venv-<stack> for the others) and the outcome from its report.
@@ -13,7 +13,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STACKS = ('pinned', 'legacy', 'onedl')
 VERSIONS = '''
 import json, platform, importlib.metadata as md

@@ -1,7 +1,7 @@
 """Draw the strongest channels of ConvMLP's four feature levels for an image, as the paper's figure does.
 
-    python tools/visualize_features.py IMAGE --checkpoint convmlp_s_imagenet.pth --out features.png
-    python tools/visualize_features.py IMAGE --config configs/detection/retinanet_convmlp_s_fpn.py \
+    python tools/analysis_tools/visualize_features.py IMAGE --checkpoint convmlp_s_imagenet.pth --out features.png
+    python tools/analysis_tools/visualize_features.py IMAGE --config configs/detection/retinanet_convmlp_s_fpn.py \
         --checkpoint work_dirs/.../epoch_12.pth --out features.png
 
 One row per level (stride 4, 8, 16, 32): the ``--topk`` channels with the largest summed activation,

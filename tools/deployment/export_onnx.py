@@ -1,11 +1,11 @@
 """Export to ONNX (batch, height and width dynamic) and check the file with onnxruntime against PyTorch.
 
     # a whole model: detector (boxes, scores, labels), segmentor (class map) or classifier (class scores)
-    python tools/export_onnx.py --config configs/detection/retinanet_convmlp_s_fpn.py \
+    python tools/deployment/export_onnx.py --config configs/detection/retinanet_convmlp_s_fpn.py \
         --checkpoint work_dirs/.../epoch_12.pth --out retinanet_s.onnx
     # the backbone alone, or a config's backbone + neck (feature maps)
-    python tools/export_onnx.py --arch s --checkpoint convmlp_s_imagenet.pth --out convmlp_s.onnx
-    python tools/export_onnx.py --config CONFIG --checkpoint CKPT --features --out features.onnx
+    python tools/deployment/export_onnx.py --arch s --checkpoint convmlp_s_imagenet.pth --out convmlp_s.onnx
+    python tools/deployment/export_onnx.py --config CONFIG --checkpoint CKPT --features --out features.onnx
 
 A whole model is written with ``MODEL.onnx.json`` beside it: the pre-processing (mean/std, BGR→RGB,
 padding), the task and the class names, which ``tools/test.py CONFIG MODEL.onnx`` and

@@ -1,8 +1,8 @@
 """Convert an official ConvMLP classifier checkpoint into OpenMMLab checkpoints.
 
-    python tools/convert_official.py convmlp_s_imagenet.pth OUT_DIR
-    python tools/convert_official.py convmlp_s_cifar10.pth OUT_DIR
-    python tools/convert_official.py output/train/last.pth OUT_DIR [--ema]     # a timm training checkpoint
+    python tools/model_converters/convert_official.py convmlp_s_imagenet.pth OUT_DIR
+    python tools/model_converters/convert_official.py convmlp_s_cifar10.pth OUT_DIR
+    python tools/model_converters/convert_official.py output/train/last.pth OUT_DIR [--ema]  # timm training checkpoint
 
 writes an mmpretrain classifier checkpoint named after the data set its head was trained on
 (OUT_DIR/convmlp_s_in1k.pth for configs/classification/convmlp_s_in1k.py, convmlp_s_cifar10.pth for

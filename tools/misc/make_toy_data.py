@@ -1,8 +1,8 @@
 """Generate the bundled toy data sets: deterministic (seeded), no downloads, a few seconds.
 
-    python tools/make_toy_data.py det data/toy_coco     # COCO-format boxes + instance masks
-    python tools/make_toy_data.py seg data/toy_ade      # ADE20K layout: images + label PNGs
-    python tools/make_toy_data.py cls data/toy_cls      # one folder per class, as ImageNet's train set
+    python tools/misc/make_toy_data.py det data/toy_coco     # COCO-format boxes + instance masks
+    python tools/misc/make_toy_data.py seg data/toy_ade      # ADE20K layout: images + label PNGs
+    python tools/misc/make_toy_data.py cls data/toy_cls      # one folder per class, as ImageNet's train set
 
 Coloured shapes (classes: square, circle, triangle) on textured backgrounds. A set is only rewritten
 when its parameters change (they are stored in ``params.json`` beside it).

@@ -1,7 +1,7 @@
 """Draw training curves (losses, learning rate, validation metrics) from a work dir's logs to a PNG.
 
-    python tools/plot_curves.py work_dirs/toy_retinanet_convmlp_s              # -> <work_dir>/curves.png
-    python tools/plot_curves.py WORK_DIR --keys loss coco/bbox_mAP --out curves.png
+    python tools/analysis_tools/plot_curves.py work_dirs/toy_retinanet_convmlp_s              # -> <work_dir>/curves.png
+    python tools/analysis_tools/plot_curves.py WORK_DIR --keys loss coco/bbox_mAP --out curves.png
 
 It reads ``vis_data/scalars.json``, which mmengine's LocalVisBackend writes for every run of every library
 (one JSON object per logged step; training lines carry ``step``, validation lines carry the metrics).
