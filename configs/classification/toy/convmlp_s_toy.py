@@ -1,4 +1,4 @@
-# ConvMLP-S trained from scratch on the bundled toy set (python tools/make_toy_data.py cls data/toy_cls): one
+# ConvMLP-S trained from scratch on the bundled toy set (python tools/misc/make_toy_data.py cls data/toy_cls): one
 # shape per 64x64 image, 3 classes, 1500 train / 300 val images, 10 epochs on a 2-core CPU. It proves that the
 # mmpretrain path (pipeline, ImageClassifier with ConvMLP, Runner, evaluation) learns; it is not a recipe.
 # The paper's classifier is kept whole (final LayerNorm, pooling, linear head); Mixup/CutMix, label

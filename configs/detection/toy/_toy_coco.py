@@ -1,4 +1,4 @@
-# Data and schedule of the bundled toy COCO-format set (tools/make_toy_data.py det data/toy_coco): 3 shape classes,
+# Data and schedule of the bundled toy COCO-format set (tools/misc/make_toy_data.py det data/toy_coco): 3 shape classes,
 # 320x256 images, sized for a 2-core CPU. Boxes and instance masks are loaded, so the same data serves
 # RetinaNet and Mask R-CNN. Combine with a model base: _base_ = [MODEL, './_toy_coco.py'].
 _base_ = '../_base_/default_runtime.py'

@@ -1,4 +1,4 @@
-# Data and schedule of the bundled toy segmentation set (tools/make_toy_data.py seg data/toy_ade): ADE20K's
+# Data and schedule of the bundled toy segmentation set (tools/misc/make_toy_data.py seg data/toy_ade): ADE20K's
 # layout, 4 classes (background + 3 shapes), 256x192 images, sized for a 2-core CPU.
 # Combine with a model base: _base_ = [MODEL, './_toy_ade.py'].
 _base_ = 'mmseg::_base_/default_runtime.py'
