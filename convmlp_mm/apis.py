@@ -12,6 +12,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from .errors import UserError
+from .fileio import replace_atomically
 
 
 class CheckpointMismatchError(UserError, ValueError):
@@ -54,3 +55,38 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None) -> 
                                           + '; '.join(problems) + '. Pass the config the checkpoint was trained with.')
         model.load_state_dict(state)
     return model.eval()
+
+
+class AlreadyDeployedError(UserError, ValueError):
+    """The checkpoint holds a backbone in its deployed form already."""
+
+
+def deploy_config_of(config: Union[str, Path]) -> Optional[Path]:
+    """The deploy config beside ``config`` (``<task>/deploy/<name>_deploy.py``), if there is one."""
+    config = Path(config)
+    candidate = config.parent / 'deploy' / f'{config.stem}_deploy.py'
+    return candidate if candidate.is_file() else None
+
+
+def reparameterize(config: Union[str, Path], checkpoint: str, out: Union[str, Path]) -> Path:
+    """Write ``out``: ``checkpoint`` (trained with ``config``) with the backbone in its deployed structure
+    (``switch_to_deploy()``), loadable strictly by the same config with ``model.backbone.deploy=True``. The
+    checkpoint's ``meta`` (class names, palette) is kept; ``out`` appears only when complete."""
+    import torch
+
+    out = Path(out)
+    if out.resolve() == Path(checkpoint).resolve():
+        raise UserError(f'{out} is the checkpoint being converted; write the deployed one to another file')
+    cfg = Config.fromfile(config)
+    if cfg.model.backbone.get('deploy'):
+        raise AlreadyDeployedError(f'{config} builds the deployed backbone (deploy=True) already; pass the config '
+                                   f'the checkpoint was trained with')
+    model = init_model(cfg, checkpoint)
+    backbone = model.backbone
+    if not hasattr(backbone, 'switch_to_deploy'):
+        raise UserError(f'the backbone of {config} ({type(backbone).__name__}) has no deployed form')
+    backbone.switch_to_deploy()
+    meta = dict(_load_checkpoint(checkpoint, map_location='cpu').get('meta') or {})
+    meta.update(deploy=True, converted_from=Path(checkpoint).name)
+    replace_atomically(lambda tmp: torch.save(dict(meta=meta, state_dict=model.state_dict()), tmp), out)
+    return out

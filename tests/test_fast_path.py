@@ -1,100 +1,160 @@
-"""The fast path (channels-last memory, switch_to_deploy fusion) gives the plain path's results, and the
-benchmark tool prints every column. No timing is asserted here: speed is for tools/analysis_tools/benchmark.py."""
+"""The fast path (channels-last memory, the inference form folded on the fly in eval mode, the deployed
+structure) gives the plain path's results, and the benchmark tool prints every column. No timing is asserted
+here: speed is for tools/analysis_tools/benchmark.py."""
 import pytest
 import torch
+from mmcv.cnn import fuse_conv_bn
 
 from convmlp_mm import ConvMLP
 from convmlp_mm.models import kernels
-from convmlp_mm.models.backbones import convmlp as convmlp_module
+from convmlp_mm.models.fused import ConvReLU, FoldError, ResidualChannelMLP
 from convmlp_mm.utils.benchmark import parse_target
 
 from .conftest import official_file, official_state_dict, run_tool
 
 pytestmark = pytest.mark.matrix
+TINY = dict(blocks=[1, 1, 1], dims=[16, 32, 64], mlp_ratios=[2, 2, 2], channels=8, n_conv_blocks=1)
 
 
 def _pair(arch='s', **kwargs):
-    """The same weights (official-format, with non-trivial norm statistics) in a plain and a fast model."""
+    """The same weights (official-format, with non-trivial norm statistics) in a plain model (NCHW, no
+    inference form: the reference) and a model with the defaults."""
     state = {k: v for k, v in official_state_dict(arch).items() if not k.startswith('head.')}
-    plain = ConvMLP(arch=arch, channels_last=False, final_norm=True, **kwargs)
-    fast = ConvMLP(arch=arch, channels_last=True, final_norm=True, **kwargs)
+    plain = ConvMLP(arch=arch, channels_last=False, fast_inference=False, final_norm=True, **kwargs)
+    fast = ConvMLP(arch=arch, final_norm=True, **kwargs)
     plain.load_state_dict(state)
     fast.load_state_dict(state)
     return plain, fast
 
 
+def _fused_kernel_calls(model, x):
+    """The outputs of ``model(x)`` and how many fused oneDNN linear and conv kernels it ran."""
+    with torch.profiler.profile() as prof:
+        outputs = model(x)
+    names = [event.name for event in prof.events()]
+    return outputs, names.count('mkldnn::_linear_pointwise'), names.count('mkldnn::_convolution_pointwise'), names
+
+
+def _close(got, want, tolerance=1e-4):
+    return all(g.shape == w.shape and (g - w).abs().max() <= tolerance for g, w in zip(got, want))
+
+
 @pytest.mark.parametrize('arch,size', [('s', (224, 224)), ('l', (96, 160)), ('s', (200, 333))])
-def test_channels_last_and_deploy_equal_plain_in_eval(arch, size):
+def test_channels_last_folded_and_deployed_equal_plain_in_eval(arch, size):
     plain, fast = _pair(arch)
     plain.eval()
     fast.eval()
     x = torch.randn(2, 3, *size)
     with torch.no_grad():
         expected = plain(x)
+        folded = fast(x)
+        fast.fast_inference = False
         channels_last = fast(x)
-        fast.switch_to_deploy()
-        deployed = fast(x)
+        deployed = fast.switch_to_deploy()(x)
     assert all(t.is_contiguous() for t in expected)
-    for want, got_cl, got_dep in zip(expected, channels_last, deployed):
-        assert got_cl.shape == want.shape == got_dep.shape
-        assert (got_cl - want).abs().max() <= 1e-4
-        assert (got_dep - want).abs().max() <= 1e-4
+    assert _close(folded, expected) and _close(channels_last, expected) and _close(deployed, expected)
 
 
 @pytest.mark.skipif(not kernels.onednn_ops()[0], reason='this torch build has no oneDNN linear kernels')
-def test_deployed_blocks_use_the_fused_kernels_only_for_cpu_inference(monkeypatch):
+def test_fused_kernels_run_only_in_cpu_inference():
     plain, fast = _pair()
-    plain.eval().fast_inference = False  # the reference: no fused copy of its own (whose calls would count)
-    fast.eval().switch_to_deploy()
-    calls = []
-    fused = convmlp_module.fused_mlp_residual
-    monkeypatch.setattr(convmlp_module, 'fused_mlp_residual', lambda *args: calls.append(1) or fused(*args))
+    plain.eval()
+    fast.eval()
+    mlps = 2 * sum(len(stage.blocks) for stage in fast.stages)  # two channel MLPs per block, two matmuls each
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
-        got, want = fast(x), plain(x)
-    assert len(calls) == 2 * sum(len(stage.blocks) for stage in fast.stages)  # both MLPs of every block
-    assert all((g - w).abs().max() <= 1e-4 for g, w in zip(got, want))
-    nchw, _ = _pair()  # the NCHW path hands the blocks non-contiguous token views
+        want = plain(x)
+        got, linear, _, _ = _fused_kernel_calls(fast, x)  # folded on the fly
+        assert linear == 2 * mlps and _close(got, want)
+        got, linear, _, _ = _fused_kernel_calls(fast.switch_to_deploy(), x)
+        assert linear == 2 * mlps and _close(got, want)
+        nchw = _pair()[1]
+        nchw.channels_last = False  # the NCHW path hands the blocks non-contiguous token views
+        assert _close(nchw.eval().switch_to_deploy()(x), want)
+    _, linear, conv, _ = _fused_kernel_calls(fast, x)  # with autograd on (as when tracing for an export)
+    assert linear == conv == 0
     with torch.no_grad():
-        got = nchw.eval().switch_to_deploy()(x)
-    assert all((g - w).abs().max() <= 1e-4 for g, w in zip(got, want))
-    calls.clear()
-    fast(x)  # with autograd on (as when tracing for an export), the plain ops run
-    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-        fast(x)  # and under autocast, which picks its own precision
-    with torch.no_grad():
-        fast.train()(x)  # and in training mode, where drop path applies
-    assert not calls
+        _, linear, conv, _ = _fused_kernel_calls(_pair()[1].train(), x)  # and in training mode (drop path)
+    assert linear == conv == 0
 
 
 @pytest.mark.skipif(not kernels.onednn_ops()[1], reason='this torch build has no oneDNN fused convolutions')
-def test_deployed_conv_layers_apply_the_relu_inside_the_conv_kernel():
+@pytest.mark.parametrize('deploy', [False, True], ids=['folded', 'deployed'])
+def test_conv_layers_apply_the_relu_inside_the_conv_kernel(deploy):
     plain, fast = _pair()
-    plain.eval().fast_inference = False
-    fast.eval().switch_to_deploy()
+    plain.eval()
+    fast.eval()
+    if deploy:
+        fast.switch_to_deploy()
     x = torch.randn(1, 3, 64, 96)
-    with torch.no_grad(), torch.profiler.profile() as prof:
-        got = fast(x)
-    names = [event.name for event in prof.events()]
-    # three conv-ReLU layers in the tokenizer and three in each bottleneck of the conv stage
-    assert names.count('mkldnn::_convolution_pointwise') == 3 + 3 * len(fast.conv_stages.conv_blocks)
-    assert not {'aten::relu', 'aten::relu_', 'aten::clamp_min_'} & set(names)
     with torch.no_grad():
+        got, _, conv, names = _fused_kernel_calls(fast, x)
         want = plain(x)
-    assert all((g - w).abs().max() <= 1e-4 for g, w in zip(got, want))
+    # three conv-ReLU layers in the tokenizer and three in each bottleneck of the conv stage
+    assert conv == 3 + 3 * fast.arch['n_conv_blocks']
+    assert not {'aten::relu', 'aten::relu_', 'aten::clamp_min_', 'aten::batch_norm'} & set(names)
+    assert _close(got, want)
 
 
-def test_deploy_folds_batchnorm_and_layernorm_affines():
+def test_deploy_installs_named_fused_modules():
     _, fast = _pair()
     fast.eval()
     before = sum(p.numel() for p in fast.parameters())
     fast.switch_to_deploy()
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    conv_parts = [*fast.tokenizer.modules(), *fast.conv_stages.modules()]
+    assert not any(isinstance(m, (torch.nn.Identity, torch.nn.ReLU)) for m in conv_parts)  # no placeholders
+    assert sum(isinstance(m, ConvReLU) for m in fast.modules()) == 3 + 3 * fast.arch['n_conv_blocks']
     block = fast.stages[0].blocks[0]
-    assert block.norm1.weight is None and block.norm2.weight is None
+    assert isinstance(block.fused_mlp1, ResidualChannelMLP) and block.fused_mlp1.norm.weight is None
+    assert not hasattr(block, 'norm1') and not hasattr(fast.tokenizer, 'block')
     assert block.connect_norm.weight is not None  # kept: the zero-padded conv after it sees no bias
     assert sum(p.numel() for p in fast.parameters()) < before
     assert fast.switch_to_deploy() is fast  # a second call changes nothing
+
+
+def test_deploy_constructor_builds_what_switch_to_deploy_makes():
+    plain, fast = _pair()
+    deployed = fast.eval().switch_to_deploy().state_dict()
+    built = ConvMLP(final_norm=True, deploy=True)
+    assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in deployed.items()}
+    built.load_state_dict(deployed)  # strict
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert _close(built.eval()(x), plain.eval()(x))
+    with pytest.raises(RuntimeError, match='Missing key'):
+        built.load_state_dict(plain.state_dict())  # a training-structure checkpoint does not load silently
+
+
+def test_norms_that_do_not_fold():
+    gn = dict(type='GN', num_groups=4)
+    with pytest.raises(ValueError, match="norm_cfg.*'GN'.*'BN' or 'SyncBN'"):
+        ConvMLP(norm_cfg=gn, deploy=True)
+    model = ConvMLP(arch=TINY, norm_cfg=gn).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        folded = model(x)  # the GroupNorms run as built, the rest in the inference form
+        model.fast_inference = False
+        assert _close(folded, model(x))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            model.fast_inference = True
+            assert all(level.dtype == torch.bfloat16 for level in model(x))  # plain autocast
+    with pytest.raises(FoldError, match="GroupNorm.*'BN' or 'SyncBN'"):
+        model.switch_to_deploy()
+
+
+def test_mmcv_fuse_conv_bn_before_inference():
+    """mmcv's fuse_conv_bn (mmdet's benchmark.py --fuse-conv-bn) folds the BatchNorms and leaves Identity
+    modules: the inference form and switch_to_deploy take those too."""
+    plain, fast = _pair()
+    fuse_conv_bn(fast.eval())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        want = plain.eval()(x)
+        assert _close(fast(x), want)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            assert all(level.dtype == torch.bfloat16 for level in fast(x))
+        assert _close(fast.switch_to_deploy()(x), want)
 
 
 def test_deploy_in_training_mode_is_refused():
@@ -106,7 +166,7 @@ def test_deploy_in_training_mode_is_refused():
 def test_deploy_after_loading_an_official_checkpoint(tmp_path):
     path = tmp_path / 'convmlp_s_imagenet.pth'
     official_file('s', path)
-    reference = ConvMLP(channels_last=False, final_norm=True,
+    reference = ConvMLP(channels_last=False, fast_inference=False, final_norm=True,
                         init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     reference.init_weights()
     model = ConvMLP(final_norm=True, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
@@ -115,8 +175,7 @@ def test_deploy_after_loading_an_official_checkpoint(tmp_path):
     model.eval().switch_to_deploy()
     x = torch.randn(1, 3, 128, 128)
     with torch.no_grad():
-        for want, got in zip(reference(x), model(x)):
-            assert (got - want).abs().max() <= 1e-4
+        assert _close(model(x), reference(x))
 
 
 @pytest.mark.parametrize('with_cp', [False, True])

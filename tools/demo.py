@@ -5,8 +5,8 @@
 
 The config's ``default_scope`` picks MMDetection's, MMSegmentation's or MMPretrain's inferencer. Drawn
 images go to OUT_DIR/vis/. With a ``.onnx`` file (``tools/deployment/export_onnx.py``), onnxruntime runs the
-model in the inferencer's place; images are read and drawn as for PyTorch. The ConvMLP backbone runs its fused copy
-(``fast_inference``); ``--bf16``/``--fp16`` run the network in reduced precision
+model in the inferencer's place; images are read and drawn as for PyTorch. The ConvMLP backbone runs its inference
+form (``fast_inference``); ``--bf16``/``--fp16`` run the network in reduced precision
 (``convmlp_mm.engine.mixed_precision``) where the device has it.
 """
 import argparse

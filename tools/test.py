@@ -4,8 +4,9 @@
         [--bf16 | --fp16] [--cfg-options k=v ...] [--launcher pytorch]
 
 Metrics are printed and written to ``<work_dir>/<timestamp>/<timestamp>.json``. The ConvMLP backbone runs
-its fused copy in testing (``fast_inference``; ``--cfg-options model.backbone.fast_inference=False`` turns
-it off). ``--bf16``/``--fp16`` run the network in reduced precision, where the device has it natively.
+its inference form in testing (``fast_inference``: BatchNorms folded on the fly, fused CPU kernels;
+``--cfg-options model.backbone.fast_inference=False`` turns it off). ``--bf16``/``--fp16`` run the network
+in reduced precision, where the device has it natively.
 """
 import argparse
 import os

@@ -1,6 +1,4 @@
 """Export a config's whole model (network and post-processing) to one ONNX file with its JSON sidecar."""
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -10,21 +8,9 @@ from mmengine.config import Config
 
 from ..apis import init_model
 from ..compat import require_torch
+from ..fileio import replace_atomically
 from .graphs import UnsupportedModelError, build_graph
 from .preprocessing import preprocessing_of, sidecar_path, write_sidecar
-
-
-def replace_atomically(write, target: Path) -> None:
-    """Call ``write(tmp_path)`` and move the result to ``target``; nothing is left at ``target`` on failure."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def export_model(config: str, checkpoint: Optional[str], out: str, opset: int = 18, deploy: bool = False,

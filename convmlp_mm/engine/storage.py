@@ -1,14 +1,14 @@
 """Checkpoint files that are either whole or absent, and finding the newest whole one to resume from."""
 import glob
-import os
 import os.path as osp
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
 from mmengine.fileio import LocalBackend, register_backend
+
+from ..fileio import replace_atomically
 
 
 class AtomicLocalBackend(LocalBackend):
@@ -26,20 +26,8 @@ class AtomicLocalBackend(LocalBackend):
 
 
 def _write_atomically(data: bytes, filepath: str) -> None:
-    folder = osp.dirname(osp.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    prefix = f'.{osp.basename(filepath)}.'
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)  # atomic on POSIX within one file system
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    replace_atomically(lambda tmp: tmp.write_bytes(data), filepath)
+    folder, prefix = osp.dirname(osp.abspath(filepath)), f'.{osp.basename(filepath)}.'
     # A writer killed mid-write (SIGKILL, OOM killer) cannot clean up and leaves its temporary file, as
     # big as a checkpoint. Only one process writes a given checkpoint name (rank 0), so once this write
     # has landed, any other temporary file for the same name belongs to a dead writer.

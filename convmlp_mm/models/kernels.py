@@ -1,15 +1,17 @@
 """Fast CPU kernels for the deployed backbone, and the probes that decide when they may run.
 
-The architecture (``backbones/convmlp.py``) calls :func:`run_conv_layers` and :func:`fused_mlp_residual`;
-everything about which oneDNN ops this torch has, which dtypes the CPU computes fast, and when a forward
-pass is being traced instead of run is decided here (version differences through :mod:`convmlp_mm.compat`).
+The inference layers of the backbone (``backbones/convmlp.py``, ``fused.py``) run through the functions
+here; everything about which oneDNN ops this torch has, which dtypes the CPU computes fast, and when a
+forward pass is being traced instead of run is decided here (version differences through
+:mod:`convmlp_mm.compat`).
 """
 import functools
 import time
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..compat import is_autocast_enabled, is_graph_capture
 
@@ -50,49 +52,48 @@ def cpu_matmul_rates(size: int = 1024, repeats: int = 3) -> Tuple[float, float]:
     return rates[0], rates[1]
 
 
-def onednn_fusable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether deployed layers may run as fused oneDNN kernels: CPU inference in eager mode, outside
-    autocast, with activations and weights both fp32 (or both bf16 where oneDNN has bf16). Exporters and
-    compilers get the plain ops, which they know how to translate and fuse."""
+def onednn_fusable(x: torch.Tensor) -> bool:
+    """Whether the inference layers may run ``x`` through fused oneDNN kernels: CPU inference in eager mode,
+    outside autocast, on fp32 activations (or bf16 where oneDNN has bf16 kernels). Exporters and compilers get
+    the plain ops, which they know how to translate and fuse. Checked once per forward pass, by the backbone."""
     linear, _, bf16 = onednn_ops()
-    if x.dtype != weight.dtype or x.dtype not in (torch.float32, torch.bfloat16):
-        return False
-    return (linear and (x.dtype == torch.float32 or bf16) and x.device.type == 'cpu'
+    return (linear and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and bf16)) and x.device.type == 'cpu'
             and not torch.is_grad_enabled() and not is_autocast_enabled('cpu') and not is_graph_capture(x))
 
 
-def fused_mlp_residual(x: torch.Tensor, z: torch.Tensor, fc1: nn.Linear, fc2: nn.Linear) -> torch.Tensor:
-    """``x + fc2(gelu(fc1(z)))`` as two oneDNN matmuls that apply the bias, the exact (erf) GELU and the
-    residual add inside the kernel, instead of four more passes over the activations. ``torch.compile``
-    picks the same kernels for this pattern on CPUs; this gets them in eager mode too."""
-    hidden = torch.ops.mkldnn._linear_pointwise(z, fc1.weight, fc1.bias, 'gelu', [], 'none')
-    return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, fc2.weight, fc2.bias, 'add')
+def as_dtype_of(t: Optional[torch.Tensor], x: torch.Tensor) -> Optional[torch.Tensor]:
+    """``t`` in ``x``'s dtype: fp32 weights for bf16 activations in bf16 inference, else ``t`` itself."""
+    return t if t is None or t.dtype == x.dtype else t.to(x.dtype)
 
 
-def _conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """``relu(conv(x))`` as one oneDNN convolution with a ReLU post-op (a separate in-place ReLU was 16% of
-    ConvMLP-S's bf16 time, batch 8, 224x224) where the conv's padding allows, else the two ops. The caller
-    has checked :func:`onednn_fusable` once for the whole sequence (its convs share dtype and device)."""
-    if conv.padding_mode == 'zeros' and not isinstance(conv.padding, str):
-        return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, conv.padding, conv.stride,
-                                                       conv.dilation, conv.groups, 'relu', [], '')
-    return torch.relu(conv(x))
+def conv2d(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(x)`` in ``x``'s dtype."""
+    return conv._conv_forward(x, as_dtype_of(conv.weight, x), as_dtype_of(conv.bias, x))
 
 
-def run_conv_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """``layers(x)``, except that in CPU inference each conv whose BatchNorm ``switch_to_deploy()`` folded
-    (an ``Identity`` in its place) runs with the ReLU after it through :func:`_conv_relu`."""
-    first = layers[0]
-    if not (onednn_ops()[1] and isinstance(first, nn.Conv2d) and onednn_fusable(x, first.weight)):
-        return layers(x)
-    modules = list(layers)
-    i = 0
-    while i < len(modules):
-        if (isinstance(modules[i], nn.Conv2d) and i + 2 < len(modules) and isinstance(modules[i + 1], nn.Identity)
-                and isinstance(modules[i + 2], nn.ReLU)):
-            x = _conv_relu(x, modules[i])
-            i += 3
-        else:
-            x = modules[i](x)
-            i += 1
-    return x
+def layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+    """``norm(x)`` in ``x``'s dtype (LayerNorm kernels accumulate in fp32 for bf16 inputs)."""
+    return F.layer_norm(x, norm.normalized_shape, as_dtype_of(norm.weight, x), as_dtype_of(norm.bias, x), norm.eps)
+
+
+def conv_relu(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, fuse: bool) -> torch.Tensor:
+    """``relu(conv(x))`` with ``weight`` and ``bias`` (a BatchNorm folded in). With ``fuse`` (see
+    :func:`onednn_fusable`), one oneDNN convolution with a ReLU post-op where the padding allows: a separate
+    in-place ReLU was 16% of ConvMLP-S's bf16 time (batch 8, 224x224)."""
+    weight, bias = as_dtype_of(weight, x), as_dtype_of(bias, x)
+    if fuse and onednn_ops()[1] and conv.padding_mode == 'zeros' and not isinstance(conv.padding, str):
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, conv.padding, conv.stride, conv.dilation,
+                                                       conv.groups, 'relu', [], '')
+    return torch.relu(conv._conv_forward(x, weight, bias))
+
+
+def mlp_residual(x: torch.Tensor, z: torch.Tensor, fc1: nn.Linear, fc2: nn.Linear, fuse: bool) -> torch.Tensor:
+    """``x + fc2(gelu(fc1(z)))``. With ``fuse``, two oneDNN matmuls that apply the bias, the exact (erf) GELU
+    and the residual add inside the kernel, instead of four more passes over the activations; ``torch.compile``
+    picks the same kernels for this pattern on CPUs."""
+    w1, b1 = as_dtype_of(fc1.weight, x), as_dtype_of(fc1.bias, x)
+    w2, b2 = as_dtype_of(fc2.weight, x), as_dtype_of(fc2.bias, x)
+    if fuse:
+        hidden = torch.ops.mkldnn._linear_pointwise(z, w1, b1, 'gelu', [], 'none')
+        return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, w2, b2, 'add')
+    return x + F.linear(F.gelu(F.linear(z, w1, b1)), w2, b2)

@@ -11,7 +11,7 @@ A *target* names what to measure:
 A target can carry a variant after a colon: ``:plain`` (as built; for ConvMLP its NCHW path, the
 straightforward implementation), ``:fast`` (channels-last weights, ConvMLP's default channels-last path, and
 for inference ``switch_to_deploy()`` and mmcv's conv-BN fusion), ``:bf16`` (channels-last and conv-BN
-fusion as ``:fast``, under bf16 autocast, where ConvMLP's ``fast_inference`` runs its fused copy in bf16;
+fusion as ``:fast``, under bf16 autocast, where ConvMLP's ``fast_inference`` runs the backbone in bf16;
 its share of the matmul rate is of the bf16 matmul rate), ``:compile`` (``:fast`` under ``torch.compile``)
 and ``:cp`` (gradient checkpointing, ``with_cp=True``). Without a variant the model runs as built.
 """
@@ -112,8 +112,8 @@ def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Mo
     model.train(mode == 'train')  # not chained: some backbones' train() returns None
     if variant in ('fast', 'bf16', 'compile'):
         # Channels-last weights make oneDNN/cuDNN pick NHWC kernels for every conv (ConvMLP converts its
-        # input itself); for inference, BatchNorms are folded into convs (ConvMLP also folds LayerNorms,
-        # under bf16 in its own fused copy).
+        # input itself); for inference, BatchNorms are folded into convs (ConvMLP's deployed structure also
+        # folds LayerNorm affines; under bf16 its inference form folds on the fly).
         model.to(memory_format=torch.channels_last)
         if mode == 'infer':
             if hasattr(backbone, 'switch_to_deploy') and variant != 'bf16':

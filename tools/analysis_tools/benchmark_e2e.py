@@ -1,6 +1,6 @@
 """Time what tools/test.py does, end to end, for several variants in one run: images/s and the metric of each.
 
-    python tools/analysis_tools/benchmark_e2e.py CONFIG CHECKPOINT [--variants default fast bf16] [--repeats 2]
+    python tools/analysis_tools/benchmark_e2e.py CONFIG CHECKPOINT [--variants default fast deploy bf16] [--repeats 2]
         [--onnx MODEL.onnx] [--cfg-options k=v ...]
 
     # toy RetinaNet at its own 320x256, then at the full-size configs' test scale (resized into 1333x800)
@@ -9,7 +9,9 @@
         --cfg-options "test_dataloader.dataset.pipeline.1.scale=(1333,800)"
 
 Variants: ``default`` is the model as it was before the fast path (``fast_inference=False``), ``fast`` the
-shipped default (the backbone's fused copy), ``bf16``/``fp16`` the fast path with ``--bf16``/``--fp16``. A
+shipped default (the backbone's inference form, folded on the fly), ``deploy`` the checkpoint converted by
+``tools/model_converters/reparameterize_model.py`` run with ``model.backbone.deploy=True``, ``bf16``/``fp16`` the
+fast path with ``--bf16``/``--fp16``. A
 variant the device cannot run natively is listed with the reason instead. ``--onnx`` adds ``onnxruntime``: the
 checkpoint exported by ``tools/deployment/export_onnx.py``, run as ``tools/test.py CONFIG MODEL.onnx`` runs it. Each
 variant is one Runner test (data loading, pre-processing, model, post-processing); images/s counts the batches
@@ -28,11 +30,14 @@ from mmengine.config import DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from convmlp_mm.apis import reparameterize
 from convmlp_mm.engine import UnsupportedPrecisionError
 from convmlp_mm.utils.benchmark import describe_device
 from convmlp_mm.utils.cli import run_main, test_config
 
-VARIANTS = {'default': (False, None), 'fast': (True, None), 'bf16': (True, 'bfloat16'), 'fp16': (True, 'float16')}
+#: variant: (backbone options, precision)
+VARIANTS = {'default': ({'fast_inference': False}, None), 'fast': ({}, None), 'deploy': ({'deploy': True}, None),
+            'bf16': ({}, 'bfloat16'), 'fp16': ({}, 'float16')}
 #: The metrics reported for each library's test set (those present; Mask R-CNN has both box and mask AP).
 MAIN_METRICS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'accuracy/top1')
 
@@ -59,8 +64,9 @@ def measure(config: str, checkpoint: str, variant: str, cfg_options: Optional[di
     if variant == 'onnxruntime':
         cfg = test_config(config, checkpoint, dict(cfg_options or {}, log_level='WARNING'), work_dir)
     else:
-        fast, precision = VARIANTS[variant]
-        options = dict(cfg_options or {}, **{'model.backbone.fast_inference': fast, 'log_level': 'WARNING'})
+        backbone, precision = VARIANTS[variant]
+        options = dict(cfg_options or {}, log_level='WARNING',
+                       **{f'model.backbone.{key}': value for key, value in backbone.items()})
         cfg = test_config(config, checkpoint, options, work_dir, precision)
     runner = Runner.from_cfg(cfg)
     timer = _IterTimer()
@@ -94,6 +100,8 @@ def main() -> None:
     runs: Dict[str, List[dict]] = {}
     skipped: Dict[str, str] = {}
     with tempfile.TemporaryDirectory() as work_dir:
+        if 'deploy' in files:
+            files['deploy'] = str(reparameterize(args.config, args.checkpoint, f'{work_dir}/deploy.pth'))
         for _ in range(args.repeats):
             for variant in args.variants:
                 if variant in skipped:

@@ -29,8 +29,8 @@ from convmlp_mm import ConvMLP
 from convmlp_mm.apis import init_model
 from convmlp_mm.compat import require_torch
 from convmlp_mm.deploy import TensorNetwork, export_model, pair_detections
-from convmlp_mm.deploy.export import replace_atomically
 from convmlp_mm.deploy.preprocessing import sidecar_path
+from convmlp_mm.fileio import replace_atomically
 from convmlp_mm.models.pretrained import load_pretrained
 from convmlp_mm.utils.cli import run_main
 

@@ -3,75 +3,94 @@
 Module and parameter names follow the official ImageNet checkpoints
 (``convmlp_{s,m,l}_imagenet.pth``), so those files load into this backbone without any key conversion.
 """
-import copy
 import functools
 import inspect
-import itertools
-import weakref
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmcv.cnn import build_norm_layer, fuse_conv_bn
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...compat import get_autocast_dtype, is_autocast_enabled, is_graph_capture
 from ...registry import register_model
-from ..kernels import fused_mlp_residual, onednn_fusable, run_conv_layers
+from ..fused import (
+    ResidualChannelMLP,
+    all_foldable,
+    conv_norm_relu,
+    deploy_sequence,
+    fuse_sequence,
+    run_folded,
+    run_fused,
+)
+from ..kernels import conv2d, layer_norm, mlp_residual, onednn_fusable
 from ..pretrained import load_pretrained
 
 ARCH_KEYS = ('blocks', 'dims', 'mlp_ratios', 'channels', 'n_conv_blocks')
 
 
 class ConvTokenizer(nn.Module):
-    """Three 3x3 conv-norm-ReLU layers (the first with stride 2) and a stride-2 max-pool: stride 4."""
+    """Three 3x3 conv-norm-ReLU layers (the first with stride 2) and a stride-2 max-pool: stride 4.
+    ``block`` in the training structure, ``fused_block`` (conv-ReLUs, BatchNorms folded in) when deployed."""
 
-    def __init__(self, in_channels: int, channels: int, norm_cfg: dict) -> None:
+    def __init__(self, in_channels: int, channels: int, norm_cfg: dict, deploy: bool = False) -> None:
         super().__init__()
         half = channels // 2
-        layers = []
-        for i, (cin, cout) in enumerate([(in_channels, half), (half, half), (half, channels)]):
-            layers += [
-                nn.Conv2d(cin, cout, 3, stride=2 if i == 0 else 1, padding=1, bias=False),
-                build_norm_layer(norm_cfg, cout)[1],
-                nn.ReLU(inplace=True),
-            ]
-        layers.append(nn.MaxPool2d(3, stride=2, padding=1))
-        self.block = nn.Sequential(*layers)
+        shapes = [(in_channels, half, 3, 2), (half, half, 3, 1), (half, channels, 3, 1)]
+        self.deploy = deploy
+        pool = nn.MaxPool2d(3, stride=2, padding=1)
+        if deploy:
+            self.fused_block = nn.Sequential(*deploy_sequence(shapes), pool)
+        else:
+            self.block = nn.Sequential(*conv_norm_relu(shapes, norm_cfg), pool)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return run_conv_layers(self.block, x)
+    def forward(self, x: torch.Tensor, fold: bool = False, fuse: bool = False) -> torch.Tensor:
+        if self.deploy:
+            return run_fused(self.fused_block, x, fuse)
+        return run_folded(self.block, x, fuse) if fold else self.block(x)
+
+    def switch_to_deploy(self, channels_last: bool) -> None:
+        self.fused_block = fuse_sequence(self.block, channels_last)
+        del self.block
+        self.deploy = True
 
 
 class ConvStage(nn.Module):
-    """``num_blocks`` residual bottlenecks (1x1 -> 3x3 -> 1x1 convs), then a stride-2 3x3 conv."""
+    """``num_blocks`` residual bottlenecks (1x1 -> 3x3 -> 1x1 conv-norm-ReLU layers), then a stride-2 3x3 conv.
+    ``conv_blocks`` in the training structure, ``fused_conv_blocks`` (conv-ReLUs) when deployed."""
 
     def __init__(self, num_blocks: int, channels: int, hidden: int, out_channels: int,
-                 norm_cfg: dict, with_cp: bool) -> None:
+                 norm_cfg: dict, with_cp: bool, deploy: bool = False) -> None:
         super().__init__()
         self.with_cp = with_cp
-        self.conv_blocks = nn.ModuleList()
-        for _ in range(num_blocks):
-            self.conv_blocks.append(nn.Sequential(
-                nn.Conv2d(channels, hidden, 1, bias=False),
-                build_norm_layer(norm_cfg, hidden)[1],
-                nn.ReLU(inplace=True),
-                nn.Conv2d(hidden, hidden, 3, padding=1, bias=False),
-                build_norm_layer(norm_cfg, hidden)[1],
-                nn.ReLU(inplace=True),
-                nn.Conv2d(hidden, channels, 1, bias=False),
-                build_norm_layer(norm_cfg, channels)[1],
-                nn.ReLU(inplace=True),
-            ))
+        self.deploy = deploy
+        shapes = [(channels, hidden, 1, 1), (hidden, hidden, 3, 1), (hidden, channels, 1, 1)]
+        if deploy:
+            self.fused_conv_blocks = nn.ModuleList(nn.Sequential(*deploy_sequence(shapes)) for _ in range(num_blocks))
+        else:
+            self.conv_blocks = nn.ModuleList(nn.Sequential(*conv_norm_relu(shapes, norm_cfg))
+                                             for _ in range(num_blocks))
         self.downsample = nn.Conv2d(channels, out_channels, 3, stride=2, padding=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.conv_blocks:
-            x = x + _maybe_checkpoint(functools.partial(run_conv_layers, block), x, self.with_cp)
-        return self.downsample(x)
+    def forward(self, x: torch.Tensor, fold: bool = False, fuse: bool = False) -> torch.Tensor:
+        if self.deploy:
+            for block in self.fused_conv_blocks:
+                x = x + run_fused(block, x, fuse)
+        elif fold:
+            for block in self.conv_blocks:
+                x = x + run_folded(block, x, fuse)
+        else:
+            for block in self.conv_blocks:
+                x = x + _maybe_checkpoint(block, x, self.with_cp)
+            return self.downsample(x)
+        return conv2d(x, self.downsample)
+
+    def switch_to_deploy(self, channels_last: bool) -> None:
+        self.fused_conv_blocks = nn.ModuleList(fuse_sequence(block, channels_last) for block in self.conv_blocks)
+        del self.conv_blocks
+        self.deploy = True
 
 
 class ChannelMLP(nn.Module):
@@ -92,47 +111,48 @@ class ConvMLPBlock(nn.Module):
 
     LayerNorm -> channel MLP -> residual; LayerNorm -> depthwise 3x3 conv (no residual, as in the
     paper); LayerNorm -> channel MLP -> residual. Stochastic depth applies to the two residual branches.
+    When deployed, each norm and channel MLP pair is a :class:`ResidualChannelMLP` (``fused_mlp1``/``2``).
     """
 
-    def __init__(self, channels: int, hidden: int, drop_path: float) -> None:
+    def __init__(self, channels: int, hidden: int, drop_path: float, deploy: bool = False) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(channels)
-        self.channel_mlp1 = ChannelMLP(channels, hidden)
-        self.norm2 = nn.LayerNorm(channels)
+        self.deploy = deploy
+        if deploy:
+            self.fused_mlp1 = ResidualChannelMLP(channels, hidden)
+        else:
+            self.norm1 = nn.LayerNorm(channels)
+            self.channel_mlp1 = ChannelMLP(channels, hidden)
+            self.norm2 = nn.LayerNorm(channels)
         self.connect = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
         self.connect_norm = nn.LayerNorm(channels)
-        self.channel_mlp2 = ChannelMLP(channels, hidden)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.deploy = False  # set by ConvMLP.switch_to_deploy()
+        if deploy:
+            self.fused_mlp2 = ResidualChannelMLP(channels, hidden)
+        else:
+            self.channel_mlp2 = ChannelMLP(channels, hidden)
+            self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The fused path has no drop path: inference only.
-        if self.deploy and not self.training and onednn_fusable(x, self.channel_mlp1.fc1.weight):
-            x = fused_mlp_residual(x, self.norm1(x), self.channel_mlp1.fc1, self.channel_mlp1.fc2)
-            x = self._connect(x)
-            return fused_mlp_residual(x, self.norm2(x), self.channel_mlp2.fc1, self.channel_mlp2.fc2)
+    def forward(self, x: torch.Tensor, fold: bool = False, fuse: bool = False) -> torch.Tensor:
+        if self.deploy:
+            x = self.fused_mlp1(x, fuse)
+            return self.fused_mlp2(self._connect_inference(x), fuse)
+        if fold:  # eval mode: no drop path
+            x = mlp_residual(x, layer_norm(x, self.norm1), self.channel_mlp1.fc1, self.channel_mlp1.fc2, fuse)
+            x = self._connect_inference(x)
+            return mlp_residual(x, layer_norm(x, self.norm2), self.channel_mlp2.fc1, self.channel_mlp2.fc2, fuse)
         x = x + self.drop_path(self.channel_mlp1(self.norm1(x)))
-        x = self._connect(x)
+        x = self.connect(self.connect_norm(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         return x + self.drop_path(self.channel_mlp2(self.norm2(x)))
 
-    def _connect(self, x: torch.Tensor) -> torch.Tensor:
-        return self.connect(self.connect_norm(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    def _connect_inference(self, x: torch.Tensor) -> torch.Tensor:
+        # ``connect_norm``'s affine is not folded into the conv: the conv zero-pads, so the folded bias
+        # would be missing at the borders.
+        return conv2d(layer_norm(x, self.connect_norm).permute(0, 3, 1, 2), self.connect).permute(0, 2, 3, 1)
 
-    @torch.no_grad()
-    def fold_norm_affine(self) -> None:
-        """Fold the affine part of ``norm1``/``norm2`` into the first linear layer of the MLP after it.
-
-        ``fc1(gamma * z + beta) = (W * gamma) z + (W beta + b)``. ``connect_norm`` is left alone: the
-        depthwise conv after it zero-pads, so ``beta`` would not be seen at the borders.
-        """
-        for norm, mlp in ((self.norm1, self.channel_mlp1), (self.norm2, self.channel_mlp2)):
-            if not norm.elementwise_affine:
-                continue
-            fc1 = mlp.fc1
-            fc1.bias.add_(fc1.weight @ norm.bias)
-            fc1.weight.mul_(norm.weight)
-            norm.elementwise_affine = False
-            norm.weight = norm.bias = None
+    def switch_to_deploy(self) -> None:
+        self.fused_mlp1 = ResidualChannelMLP.from_norm_mlp(self.norm1, self.channel_mlp1.fc1, self.channel_mlp1.fc2)
+        self.fused_mlp2 = ResidualChannelMLP.from_norm_mlp(self.norm2, self.channel_mlp2.fc1, self.channel_mlp2.fc2)
+        del self.norm1, self.channel_mlp1, self.norm2, self.channel_mlp2, self.drop_path
+        self.deploy = True
 
 
 class ConvDownsample(nn.Module):
@@ -143,25 +163,28 @@ class ConvDownsample(nn.Module):
         self.downsample = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.downsample(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = x.permute(0, 3, 1, 2)
+        # bf16 tokens with fp32 weights in bf16 inference (see ConvMLP.forward): the weights are cast.
+        x = self.downsample(x) if x.dtype == self.downsample.weight.dtype else conv2d(x, self.downsample)
+        return x.permute(0, 2, 3, 1)
 
 
 class MLPStage(nn.Module):
     """A stage of ConvMLP blocks, optionally followed by a stride-2 downsample."""
 
     def __init__(self, num_blocks: int, channels: int, out_channels: Optional[int], mlp_ratio: float,
-                 drop_path_rates: Sequence[float], with_cp: bool) -> None:
+                 drop_path_rates: Sequence[float], with_cp: bool, deploy: bool = False) -> None:
         super().__init__()
         self.with_cp = with_cp
         hidden = int(channels * mlp_ratio)
         self.blocks = nn.ModuleList(
-            [ConvMLPBlock(channels, hidden, rate) for rate in drop_path_rates[:num_blocks]])
+            [ConvMLPBlock(channels, hidden, rate, deploy) for rate in drop_path_rates[:num_blocks]])
         self.downsample_mlp = (ConvDownsample(channels, out_channels)
                                if out_channels is not None else nn.Identity())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, fold: bool = False, fuse: bool = False) -> torch.Tensor:
         for block in self.blocks:
-            x = _maybe_checkpoint(block, x, self.with_cp)
+            x = _maybe_checkpoint(functools.partial(block, fold=fold, fuse=fuse), x, self.with_cp)
         return self.downsample_mlp(x)
 
 
@@ -215,13 +238,17 @@ class ConvMLP(BaseModule):
             values as ``False`` (the plain NCHW path), faster on CPUs and on GPUs with tensor cores.
             Defaults to True.
         fast_inference (bool): In eval mode without gradients (testing, validation, the inferencers), run
-            a fused copy of the backbone instead: the one :meth:`switch_to_deploy` makes (BatchNorms
-            folded into convs, LayerNorm affines into linear layers, fused oneDNN channel-MLP kernels on
-            CPUs). The copy is made on the first such call and again whenever the weights have changed
-            or the model was switched to eval mode again; it costs a second copy of the backbone's
-            weights. Under bf16 autocast the copy is kept in bf16, so the fused kernels run in bf16 too.
-            Outputs equal the plain path's to float rounding. Tracing, ``torch.compile`` and exporters
-            get the plain ops. Defaults to True.
+            the inference form of the layers: each conv-BN-ReLU as one conv with its BatchNorm folded in
+            for that call (work per weight, not per activation; nothing is kept between calls, so changed
+            weights are always seen), and on CPUs the channel MLPs and conv-ReLUs as fused oneDNN kernels.
+            Under bf16 autocast the backbone runs in bf16 throughout, so the fused kernels run in bf16
+            too. Outputs equal the plain path's to float rounding. Tracing, ``torch.compile`` and
+            exporters get the plain ops. Defaults to True.
+        deploy (bool): Build the deployed structure directly: the conv parts as conv-ReLU layers
+            (BatchNorms folded in) and each LayerNorm with its channel MLP as one layer (the affine
+            folded into the first linear layer). For checkpoints written by
+            ``tools/model_converters/reparameterize_model.py`` (or a model after :meth:`switch_to_deploy`);
+            inference only: there is no drop path and no BatchNorm. Defaults to False.
         final_norm (bool): Apply a LayerNorm (``norm`` in the official checkpoints) to the last level,
             as the paper's classifier does before global average pooling. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config. ``dict(type='Pretrained',
@@ -250,6 +277,7 @@ class ConvMLP(BaseModule):
                  with_cp: bool = False,
                  channels_last: bool = True,
                  fast_inference: bool = True,
+                 deploy: bool = False,
                  final_norm: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  **unknown) -> None:
@@ -270,9 +298,12 @@ class ConvMLP(BaseModule):
         self.with_cp = with_cp
         self.channels_last = channels_last
         self.fast_inference = fast_inference
-        self.deploy = False
-        self.tokenizer = ConvTokenizer(in_channels, channels, norm_cfg)
-        self.conv_stages = ConvStage(self.arch['n_conv_blocks'], channels, dims[0], dims[0], norm_cfg, with_cp)
+        self.deploy = deploy
+        if deploy and 'BN' not in str(norm_cfg.get('type')):
+            raise ValueError(f"deploy=True folds the conv parts' BatchNorms, but norm_cfg is {norm_cfg!r}; "
+                             f"use norm_cfg type 'BN' or 'SyncBN', or deploy=False")
+        self.tokenizer = ConvTokenizer(in_channels, channels, norm_cfg, deploy)
+        self.conv_stages = ConvStage(self.arch['n_conv_blocks'], channels, dims[0], dims[0], norm_cfg, with_cp, deploy)
         self.stages = nn.ModuleList()
         # A stage's output is a feature level when it is the last one at its stride: the stages with a
         # downsample except the second-to-last one (whose stride the last stage keeps), and the last.
@@ -281,7 +312,7 @@ class ConvMLP(BaseModule):
         for i in range(num_stages):
             out = dims[i + 1] if i + 1 < num_stages else None
             rates = torch.linspace(0, drop_path_rate, blocks[i]).tolist()
-            self.stages.append(MLPStage(blocks[i], dims[i], out, self.arch['mlp_ratios'][i], rates, with_cp))
+            self.stages.append(MLPStage(blocks[i], dims[i], out, self.arch['mlp_ratios'][i], rates, with_cp, deploy))
             is_level = i < num_stages - 2 or i == num_stages - 1
             self._stage_is_level.append(is_level)
             if is_level:
@@ -348,9 +379,6 @@ class ConvMLP(BaseModule):
             for module in self.modules():
                 if isinstance(module, _BatchNorm):
                     module.eval()
-        # Weights can change without a trace in autograd's version counters (mmengine's EMAHook swaps
-        # them in through ``.data``, then calls eval()), so every mode switch drops the fused copies.
-        _FUSED_COPIES.pop(self, None)
         return self
 
     def init_weights(self) -> None:
@@ -369,92 +397,66 @@ class ConvMLP(BaseModule):
 
     @torch.no_grad()
     def switch_to_deploy(self) -> 'ConvMLP':
-        """Fuse for inference: fold the BatchNorms of the conv parts into their convs and the LayerNorm
-        affines of the MLP blocks into the next linear layers. In CPU inference (fp32, or bf16 where oneDNN has
-        bf16 kernels) the channel MLPs then run as fused oneDNN kernels (bias, GELU and residual inside the
-        matmuls), and each conv of the tokenizer and the conv stage with its ReLU as one oneDNN convolution.
-        Outputs stay the same (to float rounding); the model has fewer parameters and is for inference only.
-        Call it after loading weights.
+        """Convert to the deployed structure (what ``deploy=True`` builds), for inference: each conv-BN-ReLU
+        of the conv parts becomes a :class:`~convmlp_mm.models.fused.ConvReLU` (BatchNorm folded in), each
+        LayerNorm with its channel MLP a :class:`~convmlp_mm.models.fused.ResidualChannelMLP` (affine folded
+        into the first linear layer). Outputs stay the same to float rounding; the state dict then has the
+        deployed keys. Call it after loading weights, in eval mode.
         """
         if self.deploy:
             return self
         if self.training and any(isinstance(m, _BatchNorm) for m in self.modules()):
             raise RuntimeError('switch_to_deploy() folds BatchNorm running statistics; call model.eval() first')
-        fuse_conv_bn(self.tokenizer)
-        fuse_conv_bn(self.conv_stages)
-        if self.channels_last:
-            # The conv kernels want channels-last weights for channels-last inputs; stored so (a later
-            # ``.to(dtype)`` keeps the layout), the weights are not converted again in every call.
-            for conv in self.modules():
-                if isinstance(conv, nn.Conv2d):
-                    conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
+        self.tokenizer.switch_to_deploy(self.channels_last)
+        self.conv_stages.switch_to_deploy(self.channels_last)
         for stage in self.stages:
             for block in stage.blocks:
-                block.fold_norm_affine()
-                block.deploy = True
+                block.switch_to_deploy()
         self.deploy = True
         return self
 
-    def _fused_copy_dtype(self, x: torch.Tensor) -> Optional[torch.dtype]:
-        """The dtype of the fused copy that should run ``x`` (see ``fast_inference``), or None."""
-        if (not self.fast_inference or self.deploy or self.training or torch.is_grad_enabled()
-                or is_graph_capture(x)):
-            return None
-        device = x.device.type
-        if is_autocast_enabled(device) and get_autocast_dtype(device) == torch.bfloat16:
-            return torch.bfloat16
-        return self.tokenizer.block[0].weight.dtype
-
-    def _fused_copy(self, dtype: torch.dtype) -> 'ConvMLP':
-        key = tuple((t.data_ptr(), t._version) for t in itertools.chain(self.parameters(), self.buffers()))
-        copies = _FUSED_COPIES.setdefault(self, {})
-        if dtype not in copies or copies[dtype][0] != key:
-            # Built outside inference mode, whose tensors could not become parameters.
-            with torch.inference_mode(False), torch.no_grad():
-                fused = copy.deepcopy(self)
-                fused.fast_inference = False
-                fused.eval().switch_to_deploy()
-                fused.requires_grad_(False).to(dtype)
-            copies[dtype] = (key, fused)
-        return copies[dtype][1]
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        dtype = self._fused_copy_dtype(x)
-        if dtype is not None:
-            fused = self._fused_copy(dtype)
-            fused.out_indices = self.out_indices  # may have been changed since the copy was made
-            if dtype != torch.bfloat16:
-                return fused(x)
+        inference = not self.training and not torch.is_grad_enabled() and not is_graph_capture(x)
+        if not (self.deploy or (self.fast_inference and inference)):
+            return self._forward(x, fold=False, fuse=False)
+        device = x.device.type
+        if (inference and is_autocast_enabled(device) and get_autocast_dtype(device) == torch.bfloat16
+                and (self.deploy or self._conv_norms_fold())):
             # Autocast would run LayerNorm in fp32 and cast around every matmul (and rule out the fused
-            # kernels); the bf16 copy stays in bf16 throughout, its LayerNorms and convs accumulating in
-            # fp32 inside their kernels.
-            with torch.autocast(x.device.type, enabled=False):
-                return fused(x.to(dtype, memory_format=torch.channels_last if fused.channels_last
-                                  else torch.preserve_format))
+            # kernels): the backbone runs in bf16 throughout instead, its weights cast as each layer uses
+            # them and its LayerNorms and convs accumulating in fp32 inside their kernels.
+            with torch.autocast(device, enabled=False):
+                x = x.to(torch.bfloat16)
+                return self._forward(x, fold=True, fuse=onednn_fusable(x))
+        return self._forward(x, fold=True, fuse=onednn_fusable(x))
+
+    def _conv_norms_fold(self) -> bool:
+        """Whether the conv parts' norms fold into their convs (BatchNorms do, GroupNorms do not)."""
+        return all_foldable(self.tokenizer.block) and all(map(all_foldable, self.conv_stages.conv_blocks))
+
+    def _forward(self, x: torch.Tensor, fold: bool, fuse: bool) -> Tuple[torch.Tensor, ...]:
+        """The levels of ``x``: with ``fold``, the inference form of the layers (deployed, or folded on the
+        fly), with ``fuse`` through fused oneDNN kernels (decided once per call by the caller)."""
         levels = []
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         # The tokenizer's stride-2 activations are the largest of the model, so with_cp covers it too.
-        x = _maybe_checkpoint(self.tokenizer, x, self.with_cp)
+        x = _maybe_checkpoint(functools.partial(self.tokenizer, fold=fold, fuse=fuse), x, self.with_cp)
         levels.append(x)
-        x = self.conv_stages(x)
+        x = self.conv_stages(x, fold, fuse)
         levels.append(x)
         x = x.permute(0, 2, 3, 1)  # the MLP stages work on channels-last tokens (a view if channels_last)
         last = len(self.stages) - 1
         for i, stage in enumerate(self.stages):
-            x = stage(x)
+            x = stage(x, fold, fuse)
             if self._stage_is_level[i]:
-                feat = self.norm(x) if i == last and self.norm is not None else x
-                feat = feat.permute(0, 3, 1, 2)  # an NCHW view of channels-last memory
-                levels.append(feat)
+                feat = x
+                if i == last and self.norm is not None:
+                    feat = layer_norm(x, self.norm) if fold else self.norm(x)
+                levels.append(feat.permute(0, 3, 1, 2))  # an NCHW view of channels-last memory
         # Contiguous NCHW for whatever reads the levels: mmcv 2.1's RoIAlign (CPU) reads channels-last
         # memory as if it were NCHW and pools wrong features, silently (tests/test_detection.py).
         return tuple(levels[i].contiguous() for i in self.out_indices)
-
-
-# The fused copies of backbones with ``fast_inference``, per dtype with the weights they were made from.
-# Kept outside the modules, so that they are in no state dict and are not deep-copied or pickled with them.
-_FUSED_COPIES: 'weakref.WeakKeyDictionary[ConvMLP, Dict[torch.dtype, tuple]]' = weakref.WeakKeyDictionary()
 
 
 def _paper_init(module: nn.Module) -> None:

@@ -1,0 +1,4 @@
+_base_ = '../convmlp_m_cifar100.py'
+# The backbone in its deployed structure, for checkpoints written by
+# tools/model_converters/reparameterize_model.py (inference only).
+model = dict(backbone=dict(deploy=True, init_cfg=None))
