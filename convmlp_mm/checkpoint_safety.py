@@ -32,13 +32,12 @@ import torch
 from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
-from torch import _utils as tu
 
-from .compat import numpy_dtype_classes, numpy_multiarray
+from .compat import numpy_dtype_classes, numpy_multiarray, tensor_rebuild_functions
 from .errors import UserError
 
-#: Where the README explains how to re-save a file you trust as plain weights.
-RESAVE_DOCS = 'README.md#checkpoints-that-hold-other-objects'
+#: Where the documentation explains how to re-save a file you trust as plain weights.
+RESAVE_DOCS = 'docs/training.md#checkpoints-that-hold-other-objects'
 
 FileLike = Union[str, os.PathLike, IO[bytes]]
 
@@ -83,11 +82,8 @@ def _allowed_globals() -> Dict[Tuple[str, str], Any]:
         ('mmengine.logging.history_buffer', 'HistoryBuffer'): HistoryBuffer,
         ('argparse', 'Namespace'): Namespace,  # timm's training checkpoints: plain values
     }
-    for name in ('_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_tensor_v3', '_rebuild_parameter',
-                 '_rebuild_parameter_with_state', '_rebuild_device_tensor_from_numpy',
-                 '_rebuild_meta_tensor_no_storage'):
-        if hasattr(tu, name):  # _rebuild_tensor_v3 is newer than torch 2.1
-            allowed[('torch._utils', name)] = getattr(tu, name)
+    for name, function in tensor_rebuild_functions().items():
+        allowed[('torch._utils', name)] = function
     for name in dir(torch):  # dtypes (torch.float32), layouts and memory formats are plain values
         value = getattr(torch, name, None)
         if isinstance(value, (torch.dtype, torch.layout, torch.memory_format)):

@@ -9,7 +9,7 @@ each API below was read in torch's own source.
 import importlib
 import importlib.util
 from types import ModuleType
-from typing import Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +31,14 @@ def require_torch(minimum: Tuple[int, int], feature: str) -> None:
         raise UnsupportedTorchError(f'{feature} needs torch >= {wanted} (torch.export with dynamic shapes and the '
                                     f'dynamo ONNX exporter); this environment has torch {torch.__version__}. '
                                     f'Export in an environment with a newer torch; the .onnx file runs anywhere.')
+
+
+def tensor_rebuild_functions() -> Dict[str, Callable]:
+    """The functions of ``torch._utils`` that torch's pickles of tensors and parameters call, those this torch
+    has (``_rebuild_tensor_v3`` is newer than torch 2.1)."""
+    names = ('_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_tensor_v3', '_rebuild_parameter',
+             '_rebuild_parameter_with_state', '_rebuild_device_tensor_from_numpy', '_rebuild_meta_tensor_no_storage')
+    return {name: getattr(torch._utils, name) for name in names if hasattr(torch._utils, name)}
 
 
 # --- graph capture -------------------------------------------------------------------------------------

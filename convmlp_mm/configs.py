@@ -11,8 +11,8 @@ def configs_root() -> Path:
     for root in (PACKAGE.parent / 'configs', PACKAGE / '.mim' / 'configs'):
         if (root / 'detection' / 'retinanet_convmlp_s_fpn.py').is_file():
             return root
-    raise FileNotFoundError(f'convmlp_mm was installed without its configs: neither {PACKAGE / ".mim" / "configs"} '
-                            f'nor {PACKAGE.parent / "configs"} exists; reinstall it with `pip install convmlp_mm` '
+    raise FileNotFoundError(f'convmlp_mm was installed without its configs: neither {PACKAGE.parent / "configs"} '
+                            f'nor {PACKAGE / ".mim" / "configs"} exists; reinstall it with `pip install convmlp_mm` '
                             f'or from a clone')
 
 

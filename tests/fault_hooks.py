@@ -1,4 +1,4 @@
-"""Faults injected into real training runs by the fault-injection suite (tests/test_faults.py).
+"""Faults injected into real training runs by the fault-injection suite (tests/test_engine/test_faults.py).
 
 Loaded by generated configs through ``custom_imports`` (with the repository root on PYTHONPATH).
 """

@@ -29,7 +29,8 @@ def test_no_version_probes_outside_the_compatibility_layer():
     # (a name inside quotes, such as a pickled global's module, is data, not an API use)
     version_specific = re.compile(r'torch\.compiler\.|torch\.is_autocast_enabled\(|torch\.get_autocast_dtype\(|'
                                   r'torch\.serialization\.|is_bf16_supported|(?<![\w\'"])(np|numpy)\._core|'
-                                  r'hasattr\((torch|np)\b|version_tuple\(torch')
+                                  r'hasattr\((torch|np)\b|version_tuple\(torch|'
+                                  r'(?<![\w\'"])torch\._utils\b|from torch import _utils')
     offenders = []
     for path in sorted((ROOT / 'convmlp_mm').rglob('*.py')) + sorted((ROOT / 'tools').rglob('*.py')):
         if path.relative_to(ROOT).as_posix() in ('convmlp_mm/compat.py', 'convmlp_mm/models/kernels.py'):

@@ -8,7 +8,7 @@ an emulation many times slower than fp32.
 """
 import functools
 import logging
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator, Optional, Sequence, Union
 
 import torch
@@ -21,6 +21,7 @@ from mmengine.runner.loops import _update_losses
 
 from ..compat import cpu_has_bf16_instructions, cuda_has_native_bf16
 from ..errors import UserError
+from ..models import ConvMLP
 from ..models.kernels import cpu_matmul_rates
 from ..registry import register_loop, register_optim_wrapper
 
@@ -112,13 +113,36 @@ def _feeds_post_processing(name: str, module: nn.Module) -> bool:
 
 
 @contextmanager
+def inference_weights(model: nn.Module, dtype: Union[str, torch.dtype]) -> Iterator[None]:
+    """For the length of an inference job in ``dtype`` (a test loop, a run of an inferencer), hold the
+    parameters of ``model``'s ConvMLP backbones in eval mode in ``dtype``, so that their inference form (which
+    runs in bf16 under bf16 autocast) does not cast them in every call: 12% of ConvMLP-S's bf16 time at batch
+    1, 320x256. The fp32 parameters are put back, unchanged, when the job ends; the BatchNorm statistics
+    (buffers) stay fp32."""
+    dtype = parse_dtype(dtype)
+    held = []
+    for module in model.modules():
+        if isinstance(module, ConvMLP) and not module.training and (module.fast_inference or module.deploy):
+            for param in module.parameters():
+                if param.dtype != dtype:
+                    held.append((param, param.data))
+                    param.data = param.data.to(dtype)
+    try:
+        yield
+    finally:
+        for param, data in held:
+            param.data = data
+
+
+@contextmanager
 def mixed_precision(model: nn.Module, dtype: Union[str, torch.dtype] = 'bfloat16',
                     device_type: Optional[str] = None) -> Iterator[None]:
     """Run ``model``'s network under autocast to ``dtype`` and hand fp32 on to its post-processing.
 
     Usable around an inferencer's call (``with mixed_precision(inferencer.model): inferencer(img)``), a
     ``test_step`` or a training step. The outputs of the neck, of the heads and of mmseg's ``conv_seg`` are
-    cast back to fp32.
+    cast back to fp32. A model in eval mode holds its ConvMLP weights in ``dtype`` meanwhile
+    (:func:`inference_weights`).
 
     Args:
         model (nn.Module): An OpenMMLab detector, segmentor or classifier (or a wrapper of one).
@@ -135,7 +159,8 @@ def mixed_precision(model: nn.Module, dtype: Union[str, torch.dtype] = 'bfloat16
     handles = [module.register_forward_hook(lambda _module, _inputs, outputs: _to_fp32(outputs))
                for name, module in model.named_modules() if _feeds_post_processing(name, module)]
     try:
-        with torch.autocast(device_type, dtype=dtype):
+        with torch.autocast(device_type, dtype=dtype), \
+                (inference_weights(model, dtype) if not model.training else nullcontext()):
             yield
     finally:
         for handle in handles:
@@ -164,6 +189,12 @@ class AutocastTestLoop(TestLoop):
         self.device_type = get_device()
         check_precision(self.device_type, self.dtype, f'test_cfg.dtype={dtype!r}')
         super().__init__(runner, dataloader, evaluator)
+
+    def run(self) -> dict:
+        # The weights are cast once for the whole test, not in every iteration's mixed_precision.
+        self.runner.model.eval()
+        with inference_weights(self.runner.model, self.dtype):
+            return super().run()
 
     @torch.no_grad()
     def run_iter(self, idx: int, data_batch: Sequence[dict]) -> None:

@@ -38,14 +38,14 @@ def foldable(norm: nn.Module) -> bool:
     return isinstance(norm, nn.Identity) or (isinstance(norm, _BatchNorm) and norm.running_var is not None)
 
 
-def fold_conv_bn(conv: nn.Conv2d, bn: nn.Module, memory_format: torch.memory_format = torch.contiguous_format
-                 ) -> Tuple[torch.Tensor, torch.Tensor]:
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
     """The weight and bias of one conv equal to ``bn(conv(x))`` in eval mode:
     ``W' = W * s``, ``b' = (b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``; ``bn`` may be
-    an ``Identity`` that stands for a BatchNorm folded already (see :func:`foldable`)."""
+    an ``Identity`` that stands for a BatchNorm folded already (see :func:`foldable`). The weight keeps the
+    memory layout of the conv's."""
     if isinstance(bn, nn.Identity):
         bias = conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
-        return conv.weight.contiguous(memory_format=memory_format), bias
+        return conv.weight, bias
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.weight is not None:
         scale = scale * bn.weight
@@ -54,8 +54,7 @@ def fold_conv_bn(conv: nn.Conv2d, bn: nn.Module, memory_format: torch.memory_for
         bias = bias + conv.bias * scale
     if bn.bias is not None:
         bias = bias + bn.bias
-    weight = (conv.weight * scale.reshape(-1, 1, 1, 1)).contiguous(memory_format=memory_format)
-    return weight, bias
+    return conv.weight * scale.reshape(-1, 1, 1, 1), bias
 
 
 def fold_layer_norm_affine(norm: nn.LayerNorm, fc: nn.Linear) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -82,11 +81,9 @@ def run_folded(layers: nn.Sequential, x: torch.Tensor, fuse: bool) -> torch.Tens
     end = _triples(layers)
     if not all_foldable(layers):
         return layers(x)
-    memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else \
-        torch.contiguous_format
     for i in range(0, end, 3):
         conv = layers[i]
-        x = conv_relu(x, conv, *fold_conv_bn(conv, layers[i + 1], memory_format), fuse)
+        x = conv_relu(x, conv, *fold_conv_bn(conv, layers[i + 1]), fuse)
     for layer in layers[end:]:
         x = layer(x)
     return x
@@ -101,7 +98,7 @@ class ConvReLU(nn.Conv2d):
 
     @classmethod
     @torch.no_grad()
-    def from_conv_bn(cls, conv: nn.Conv2d, norm: nn.Module, channels_last: bool) -> 'ConvReLU':
+    def from_conv_bn(cls, conv: nn.Conv2d, norm: nn.Module) -> 'ConvReLU':
         if not foldable(norm):
             raise FoldError(f'cannot fold {type(norm).__name__} into a conv: deploy folds BatchNorms with running '
                             f"statistics (norm_cfg type 'BN' or 'SyncBN'); build the backbone without deploy")
@@ -109,19 +106,15 @@ class ConvReLU(nn.Conv2d):
                     dilation=conv.dilation, groups=conv.groups, bias=True, padding_mode=conv.padding_mode,
                     device=conv.weight.device, dtype=conv.weight.dtype)
         weight, bias = fold_conv_bn(conv, norm)
-        fused.weight.copy_(weight)
+        fused.weight.data = weight.clone()  # in the layout of the conv's weight (ConvMLP may keep channels-last)
         fused.bias.copy_(bias)
-        if channels_last:
-            # oneDNN wants channels-last weights for channels-last inputs; stored so (``.to(dtype)`` keeps the
-            # layout), they are not reordered in every call.
-            fused.weight.data = fused.weight.data.contiguous(memory_format=torch.channels_last)
         return fused
 
 
-def fuse_sequence(layers: nn.Sequential, channels_last: bool) -> nn.Sequential:
+def fuse_sequence(layers: nn.Sequential) -> nn.Sequential:
     """The deploy form of a :func:`conv_norm_relu` sequence: a :class:`ConvReLU` per triple, then the rest."""
     end = _triples(layers)
-    fused = [ConvReLU.from_conv_bn(layers[i], layers[i + 1], channels_last) for i in range(0, end, 3)]
+    fused = [ConvReLU.from_conv_bn(layers[i], layers[i + 1]) for i in range(0, end, 3)]
     return nn.Sequential(*fused, *layers[end:])
 
 

@@ -6,6 +6,7 @@ forward pass is being traced instead of run is decided here (version differences
 :mod:`convmlp_mm.compat`).
 """
 import functools
+import statistics
 import time
 from typing import Optional, Tuple
 
@@ -34,22 +35,30 @@ def onednn_ops() -> Tuple[bool, bool, bool]:
 onednn_ops()
 
 
+def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """The device's rate for an ``n x n`` matrix product in ``dtype`` (median of ``repeats`` after a warm-up in
+    which oneDNN or cuBLAS picks its kernel), in GFLOP/s: the reference of the benchmarks' "% of matmul rate"
+    and of the bf16 check below."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    times = []
+    for i in range(repeats + 1):
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        torch.mm(a, a)
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
 @functools.lru_cache(maxsize=None)
-def cpu_matmul_rates(size: int = 1024, repeats: int = 3) -> Tuple[float, float]:
-    """(fp32, bf16) GFLOP/s of a ``size``² matmul on this CPU, best of ``repeats``; measured once per process
-    (about 0.1 s). Having the instructions does not make bf16 fast: a Xeon with avx512_bf16 but no AMX ran a
-    2048² bf16 matmul at 142 GFLOP/s against 254 in fp32, an AMX Xeon at 5.7x fp32."""
-    rates = []
-    for dtype in (torch.float32, torch.bfloat16):
-        a = torch.randn(size, size).to(dtype)
-        torch.mm(a, a)  # warm-up: oneDNN picks and caches its kernel
-        best = float('inf')
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.mm(a, a)
-            best = min(best, time.perf_counter() - start)
-        rates.append(2 * size ** 3 / best / 1e9)
-    return rates[0], rates[1]
+def cpu_matmul_rates() -> Tuple[float, float]:
+    """(fp32, bf16) GFLOP/s of a 1024² matmul on this CPU, measured once per process (about 0.1 s). Having the
+    instructions does not make bf16 fast: a Xeon with avx512_bf16 but no AMX ran a 2048² bf16 matmul at 142
+    GFLOP/s against 254 in fp32, an AMX Xeon at 5.7x fp32."""
+    return matmul_gflops('cpu', 1024, 3, torch.float32), matmul_gflops('cpu', 1024, 3, torch.bfloat16)
 
 
 def onednn_fusable(x: torch.Tensor) -> bool:

@@ -33,6 +33,7 @@ from mmcv.cnn import fuse_conv_bn
 
 from ..apis import build_from_config
 from ..deploy.wrappers import TensorNetwork
+from ..models.kernels import matmul_gflops
 
 PEERS = {
     'convmlp-s': dict(type='convmlp_mm.ConvMLP', arch='s'),
@@ -142,14 +143,6 @@ def count_macs(model: nn.Module, size: Tuple[int, int]) -> int:
 def target_dtype(target: str) -> Optional[torch.dtype]:
     """The autocast dtype a target runs under (bf16 for ``:bf16``), or None for fp32."""
     return torch.bfloat16 if parse_target(target)[1] == 'bf16' else None
-
-
-def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 10,
-                  dtype: torch.dtype = torch.float32) -> float:
-    """The device's matrix-multiply rate in ``dtype`` (median of ``repeats`` ``n x n`` products), in GFLOP/s."""
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    seconds = median_time(lambda: a @ b, device, warmup=2, repeats=repeats)
-    return 2 * n ** 3 / seconds / 1e9
 
 
 def _synchronize(device: str) -> None:

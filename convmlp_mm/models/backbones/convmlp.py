@@ -51,8 +51,8 @@ class ConvTokenizer(nn.Module):
             return run_fused(self.fused_block, x, fuse)
         return run_folded(self.block, x, fuse) if fold else self.block(x)
 
-    def switch_to_deploy(self, channels_last: bool) -> None:
-        self.fused_block = fuse_sequence(self.block, channels_last)
+    def switch_to_deploy(self) -> None:
+        self.fused_block = fuse_sequence(self.block)
         del self.block
         self.deploy = True
 
@@ -87,8 +87,8 @@ class ConvStage(nn.Module):
             return self.downsample(x)
         return conv2d(x, self.downsample)
 
-    def switch_to_deploy(self, channels_last: bool) -> None:
-        self.fused_conv_blocks = nn.ModuleList(fuse_sequence(block, channels_last) for block in self.conv_blocks)
+    def switch_to_deploy(self) -> None:
+        self.fused_conv_blocks = nn.ModuleList(fuse_sequence(block) for block in self.conv_blocks)
         del self.conv_blocks
         self.deploy = True
 
@@ -164,8 +164,9 @@ class ConvDownsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 3, 1, 2)
-        # bf16 tokens with fp32 weights in bf16 inference (see ConvMLP.forward): the weights are cast.
-        x = self.downsample(x) if x.dtype == self.downsample.weight.dtype else conv2d(x, self.downsample)
+        # bf16 tokens in bf16 inference (see ConvMLP.forward) with fp32 weights or biases: they are cast.
+        conv = self.downsample
+        x = conv(x) if x.dtype == conv.weight.dtype == conv.bias.dtype else conv2d(x, conv)
         return x.permute(0, 2, 3, 1)
 
 
@@ -328,6 +329,13 @@ class ConvMLP(BaseModule):
                              f'1: conv stage, 2..{num_parts - 1}: MLP stages), got {frozen_stages!r}')
         self.frozen_stages = frozen_stages
         self._freeze_stages()
+        if channels_last:
+            # Conv weights in the layout of the activations: oneDNN and cuDNN would otherwise reorder every
+            # weight in every call (10% of ConvMLP-S's CPU inference at 320x256, batch 1). Loading a state dict
+            # copies into this layout; saved tensors keep it, and load into either layout.
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
 
     @classmethod
     def _parse_arch(cls, arch: Union[str, dict]) -> dict:
@@ -407,8 +415,8 @@ class ConvMLP(BaseModule):
             return self
         if self.training and any(isinstance(m, _BatchNorm) for m in self.modules()):
             raise RuntimeError('switch_to_deploy() folds BatchNorm running statistics; call model.eval() first')
-        self.tokenizer.switch_to_deploy(self.channels_last)
-        self.conv_stages.switch_to_deploy(self.channels_last)
+        self.tokenizer.switch_to_deploy()
+        self.conv_stages.switch_to_deploy()
         for stage in self.stages:
             for block in stage.blocks:
                 block.switch_to_deploy()
@@ -455,7 +463,7 @@ class ConvMLP(BaseModule):
                     feat = layer_norm(x, self.norm) if fold else self.norm(x)
                 levels.append(feat.permute(0, 3, 1, 2))  # an NCHW view of channels-last memory
         # Contiguous NCHW for whatever reads the levels: mmcv 2.1's RoIAlign (CPU) reads channels-last
-        # memory as if it were NCHW and pools wrong features, silently (tests/test_detection.py).
+        # memory as if it were NCHW and pools wrong features, silently (tests/test_configs/test_detection.py).
         return tuple(levels[i].contiguous() for i in self.out_indices)
 
 

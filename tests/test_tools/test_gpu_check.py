@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 sys.path.insert(0, str(ROOT / 'tools' / 'gpu_check'))
 import check  # noqa: E402

@@ -13,7 +13,7 @@ from PIL import Image
 import convmlp_mm  # noqa: F401
 from convmlp_mm.datasets.transforms import CheckSegLabels, LabelOutOfRangeError
 
-from .conftest import ROOT, run_tool
+from ..conftest import ROOT, run_tool
 
 SEG = ROOT / 'configs' / 'segmentation'
 TOY = SEG / 'toy' / 'fpn_convmlp_s_toy.py'

@@ -4,7 +4,7 @@ import json
 import pytest
 from PIL import Image
 
-from .conftest import ROOT, run_tool
+from ..conftest import ROOT, run_tool
 
 TOY = ROOT / 'configs' / 'classification' / 'toy' / 'convmlp_s_toy.py'
 

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 import convmlp_mm  # noqa: F401
 from convmlp_mm.models.pretrained import PretrainedWeightsError
 
-from .conftest import ROOT, run_tool, toy_options
+from ..conftest import ROOT, run_tool, toy_options
 
 DET = ROOT / 'configs' / 'detection'
 TOY = DET / 'toy' / 'retinanet_convmlp_s_fpn_toy.py'
@@ -107,7 +107,7 @@ def test_test_without_coco_explains_where_it_looked(tmp_path):
 def test_amp_on_a_cpu_without_native_bf16_is_a_clear_error(tmp_path):
     from convmlp_mm.engine.precision import unsupported_reason
     if torch.cuda.is_available() or unsupported_reason('cpu', torch.bfloat16) is None:
-        pytest.skip('--amp is valid on this machine (bf16 training: tests/test_precision.py)')
+        pytest.skip('--amp is valid on this machine (bf16 training: tests/test_engine/test_precision.py)')
     proc = run_tool('train.py', str(TOY), '--amp', '--work-dir', str(tmp_path), check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last.startswith('error: --amp (bf16): bf16 is not available on this CPU')

@@ -20,7 +20,7 @@ from PIL import Image
 import convmlp_mm  # noqa: F401  (lets weights_only loading read mmengine's checkpoints, as in every tool)
 from convmlp_mm.checkpoint_safety import load_checkpoint_file
 
-from .conftest import ROOT, RunsCode, onedl_stack, random_checkpoint, run_tool
+from ..conftest import ROOT, RunsCode, onedl_stack, random_checkpoint, run_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -112,7 +112,7 @@ def test_upstream_train_resume_after_sigkill_and_test(lib, tmp_path, request):
     if lib == 'mmseg' and onedl_stack():
         # The fork's mmsegmentation is distributed as onedl-mmsegmentation, and mmengine resolves `mmseg::`
         # bases by the distribution name before any import the config names: mmseg's own train.py cannot read
-        # such a config (README, Tested environments). Ours imports convmlp_mm first, which maps the scope.
+        # such a config (docs/get_started.md, Tested environments). Ours imports convmlp_mm first, which maps the scope.
         assert proc.returncode != 0 and 'mmsegmentation is not installed' in proc.stderr, proc.stderr[-2000:]
         ours = subprocess.run([sys.executable, str(ROOT / 'tools' / 'train.py'), str(cfg), '--work-dir',
                                str(reference)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
@@ -257,7 +257,8 @@ def test_code_running_checkpoint_is_refused_with_one_clear_message(door, toy_coc
     message = f'{bad} was not loaded: it refers to'
     # the globals the pickle refers to: what RunsCode.__reduce__ wrote
     assert f'{message} pathlib.Path, pathlib.PosixPath,' in proc.stderr, proc.stderr[-2000:]
-    assert 'weights_only=False' not in proc.stderr and 'README.md#checkpoints-that-hold-other-objects' in proc.stderr
+    assert ('weights_only=False' not in proc.stderr
+            and 'docs/training.md#checkpoints-that-hold-other-objects' in proc.stderr)
     if door.startswith('our'):
         assert 'Traceback' not in proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith(f'error: {message}')

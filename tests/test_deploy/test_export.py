@@ -1,14 +1,10 @@
-"""ONNX export checked by onnxruntime (and how detections are compared), the feature-map picture and the
-training-curve picture."""
-import json
-
+"""ONNX export of the backbone checked by onnxruntime, and how detections are compared."""
 import numpy as np
 import pytest
-from PIL import Image
 
 from convmlp_mm.deploy import pair_detections
 
-from .conftest import ROOT, official_file, run_tool
+from ..conftest import ROOT, official_file, run_tool
 
 
 @pytest.mark.e2e
@@ -35,41 +31,6 @@ def test_onnx_export_of_a_detection_config_backbone_and_neck(tmp_path):
                     '--features', '--out', str(out), '--check-sizes', '64', '64', '96', '128')
     assert proc.stdout.count('input 2x3x') == 2 and 'outputs 2x256x8x8, 2x256x4x4, ' in proc.stdout
     assert float(proc.stdout.split('max difference ')[-1].split()[0]) <= 1e-4
-
-
-def test_feature_map_picture(tmp_path):
-    image = tmp_path / 'in.png'
-    Image.new('RGB', (80, 60), (200, 30, 30)).save(image)
-    out = tmp_path / 'features.png'
-    run_tool('analysis_tools/visualize_features.py', str(image), '--out', str(out), '--size', '64', '--topk', '3')
-    picture = Image.open(out)
-    picture.verify()
-    assert picture.size[1] == 4 * 64  # one row per level
-
-
-def test_curves_from_a_work_dir(tmp_path):
-    run_dir = tmp_path / '20260101_000000' / 'vis_data'
-    run_dir.mkdir(parents=True)
-    lines = [dict(lr=1e-3, loss=2.0 - 0.1 * i, loss_cls=1.0, loss_bbox=0.5, time=0.5, epoch=1, iter=i, memory=0,
-                  step=i) for i in range(1, 6)]
-    # COCO on the toy set: no large objects, so bbox_mAP_l is -1 at every validation.
-    lines += [{'coco/bbox_mAP': 0.1 * step, 'coco/bbox_mAP_50': 0.2 * step, 'coco/bbox_mAP_l': -1.0, 'time': 0.1,
-               'step': step} for step in (1, 2)]
-    (run_dir / 'scalars.json').write_text('\n'.join(json.dumps(line) for line in lines))
-    proc = run_tool('analysis_tools/plot_curves.py', str(tmp_path))
-    drawn = proc.stdout.split('(', 1)[1].rstrip().rstrip(')').split(', ')
-    assert drawn == ['lr', 'loss', 'loss_cls', 'loss_bbox', 'coco/bbox_mAP', 'coco/bbox_mAP_50']
-    picture = Image.open(tmp_path / 'curves.png')
-    picture.verify()
-    width, height = picture.size
-    assert width < 2.5 * height, 'six panels should be laid out in a grid, not one row'
-    bad = run_tool('analysis_tools/plot_curves.py', str(tmp_path), '--keys', 'loss_dfl', check=False)
-    assert bad.returncode != 0 and 'loss_cls' in bad.stderr
-
-
-def test_curves_without_logs_explain(tmp_path):
-    proc = run_tool('analysis_tools/plot_curves.py', str(tmp_path), check=False)
-    assert proc.returncode != 0 and 'scalars.json' in proc.stderr
 
 
 def test_detections_pair_by_image_label_and_closeness_not_by_position():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import onedl_stack
+from ..conftest import onedl_stack
 from .test_upstream import run_upstream, short_run_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.matrix]
@@ -32,7 +32,7 @@ def test_mmdet_get_flops(trained):
 
 
 def test_mmpretrain_get_flops():
-    from .conftest import ROOT
+    from ..conftest import ROOT
     config = ROOT / 'configs' / 'classification' / 'convmlp_s_in1k.py'
     out = ok(run_upstream('mmpretrain', 'analysis_tools/get_flops.py', str(config), '--shape', '224'))
     assert 'Flops:' in out and '2.' in out  # ConvMLP-S: 2.4 GMACs

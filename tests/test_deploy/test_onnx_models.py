@@ -10,7 +10,7 @@ import torch
 from convmlp_mm.checkpoint_safety import load_checkpoint_file
 from convmlp_mm.deploy import pair_detections
 
-from .conftest import ROOT, random_checkpoint, run_tool
+from ..conftest import ROOT, random_checkpoint, run_tool
 
 pytestmark = pytest.mark.e2e
 

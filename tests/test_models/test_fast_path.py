@@ -10,7 +10,7 @@ from convmlp_mm.models import kernels
 from convmlp_mm.models.fused import ConvReLU, FoldError, ResidualChannelMLP
 from convmlp_mm.utils.benchmark import parse_target
 
-from .conftest import official_file, official_state_dict, run_tool
+from ..conftest import official_file, official_state_dict, run_tool
 
 pytestmark = pytest.mark.matrix
 TINY = dict(blocks=[1, 1, 1], dims=[16, 32, 64], mlp_ratios=[2, 2, 2], channels=8, n_conv_blocks=1)
@@ -119,6 +119,9 @@ def test_deploy_constructor_builds_what_switch_to_deploy_makes():
     built = ConvMLP(final_norm=True, deploy=True)
     assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in deployed.items()}
     built.load_state_dict(deployed)  # strict
+    # loaded into the layout switch_to_deploy stores: channels-last, not reordered in every call
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in built.modules()
+               if isinstance(m, ConvReLU))
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert _close(built.eval()(x), plain.eval()(x))

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from convmlp_mm.apis import AlreadyDeployedError, deploy_config_of, init_model, reparameterize
 from convmlp_mm.errors import UserError
 
-from .conftest import ROOT, random_checkpoint, run_tool, toy_options
+from ..conftest import ROOT, random_checkpoint, run_tool, toy_options
 
 pytestmark = pytest.mark.matrix
 CONFIGS = ROOT / 'configs'

@@ -5,7 +5,7 @@ import torch
 from convmlp_mm import ConvMLP
 from convmlp_mm.models.pretrained import PretrainedWeightsError, load_pretrained
 
-from .conftest import official_state_dict
+from ..conftest import official_state_dict
 
 pytestmark = pytest.mark.matrix
 

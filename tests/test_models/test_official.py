@@ -20,7 +20,7 @@ from convmlp_mm.checkpoint_safety import load_checkpoint_file
 from convmlp_mm.models.official import NotConvMLPCheckpointError, detect_arch
 from convmlp_mm.models.pretrained import load_pretrained
 
-from .conftest import ROOT, official_file, official_state_dict, run_tool
+from ..conftest import ROOT, official_file, official_state_dict, run_tool
 
 pytestmark = pytest.mark.matrix
 

@@ -4,7 +4,7 @@ OFFICIAL holds the values of the paper's code (SHI-Labs/Convolutional-MLPs: conf
 convmlp_{s,m,l}_imagenet.yml and finetuned/convmlp_*_{cifar10,cifar100,flowers102}.yml, with classification.py's
 timm defaults for what a YAML leaves out: warmup_lr 1e-4, cooldown_epochs 10). The lr of every epoch is
 compared with timm's CosineLRScheduler formula, which steps per epoch and does not shift the cosine by the
-warm-up. Where the configs deliberately differ, README "Recipe notes" says so.
+warm-up. Where the configs deliberately differ, docs/model_zoo.md, "Recipe notes", says so.
 """
 import math
 import warnings
@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 import convmlp_mm  # noqa: F401  (registers TimmCosineLR)
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 CLS = ROOT / 'configs' / 'classification'
 MEAN_STD = {  # of pixels in 0..1

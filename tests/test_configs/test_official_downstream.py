@@ -18,7 +18,7 @@ import torch
 import convmlp_mm  # noqa: F401  (weights_only loading of mmengine checkpoints)
 from convmlp_mm.apis import build_from_config
 
-from .conftest import ROOT, run_tool, toy_options
+from ..conftest import ROOT, run_tool, toy_options
 
 pytestmark = pytest.mark.e2e
 

@@ -19,10 +19,11 @@ from convmlp_mm import ConvMLP
 from convmlp_mm.apis import build_from_config
 from convmlp_mm.engine import AutocastOptimWrapper, UnsupportedPrecisionError, check_precision, mixed_precision
 from convmlp_mm.engine import precision as precision_module
+from convmlp_mm.engine.precision import inference_weights
 from convmlp_mm.models import kernels
 from convmlp_mm.utils.benchmark import run as run_benchmark
 
-from .conftest import ROOT, official_state_dict, random_checkpoint, run_tool
+from ..conftest import ROOT, official_state_dict, random_checkpoint, run_tool
 
 TINY = dict(blocks=[1, 1, 1], dims=[16, 32, 64], mlp_ratios=[2, 2, 2], channels=8, n_conv_blocks=1)
 TOY_CONFIGS = {
@@ -146,6 +147,25 @@ def test_bf16_inference_stays_within_bf16_rounding():
         assert deployed_error <= 0.04 and deployed_error <= 2 * plain_error + 0.005
 
 
+def test_inference_weights_are_cast_once_and_put_back_unchanged():
+    model = _backbone().eval()
+    before = {name: (p.data_ptr(), p.detach().clone()) for name, p in model.named_parameters()}
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        with inference_weights(model, 'bfloat16'):
+            assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+            assert model.tokenizer.block[1].running_var.dtype == torch.float32  # the statistics stay fp32
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                held = model(x)
+    # the very fp32 tensors, unchanged
+    assert all((p.data_ptr(), p.dtype) == (before[name][0], torch.float32) and torch.equal(p, before[name][1])
+               for name, p in model.named_parameters())
+    assert all(t.dtype == torch.bfloat16 for t in held) and max(_relative(expected, held)) <= 0.04
+    with inference_weights(model.train(), 'bfloat16'):  # training: nothing is touched
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_bf16_training_gradients_follow_fp32():
     """Training under bf16 autocast (what --amp does on CPUs): outputs and gradients in the direction of
     fp32's (cosine similarity of all gradients), the parameters and their gradients fp32."""
@@ -237,8 +257,12 @@ def test_runner_test_in_bf16_with_the_autocast_test_loop(native_bf16, toy_cls, t
     cfg.test_cfg = dict(type='convmlp_mm.AutocastTestLoop', dtype='bfloat16')
     cfg.work_dir = str(tmp_path)
     from mmengine.runner import Runner
-    metrics = Runner.from_cfg(cfg).test()
+    runner = Runner.from_cfg(cfg)
+    weights = {name: p.data_ptr() for name, p in runner.model.named_parameters()}
+    metrics = runner.test()
     assert 0 <= metrics['accuracy/top1'] <= 100
+    assert all(p.data_ptr() == weights[name] and p.dtype == torch.float32  # held in bf16, then put back
+               for name, p in runner.model.named_parameters())
 
 
 def test_unsupported_precision_is_refused_with_the_reason(no_native_bf16):

@@ -19,7 +19,7 @@ import torch
 from convmlp_mm.checkpoint_safety import load_checkpoint_file
 from convmlp_mm.engine.storage import AtomicLocalBackend, is_whole_checkpoint
 
-from .conftest import ROOT, run_tool, toy_options
+from ..conftest import ROOT, run_tool, toy_options
 
 pytestmark = pytest.mark.fault
 TOY = ROOT / 'configs' / 'classification' / 'toy' / 'convmlp_s_toy.py'
