@@ -5,8 +5,8 @@ DEMO_CFG := configs/detection/toy/retinanet_convmlp_s_fpn_toy.py
 DEMO_DIR := work_dirs/toy_retinanet_convmlp_s
 SEG_ITERS := 1200
 # Extra flags for every tools/train.py below, e.g. `make demo TRAIN_FLAGS=--amp` to train in bf16 on a CPU
-# with avx512_bf16 or AMX (README, Fast inference and reduced precision). fp32 by default: the expected
-# results in the README then hold on every machine, whichever arithmetic its CPU has.
+# with avx512_bf16 or AMX (docs/performance.md, Fast inference and reduced precision). fp32 by default: the
+# expected results (README, docs/toy_results.md) then hold on every machine, whichever arithmetic its CPU has.
 TRAIN_FLAGS ?=
 
 .PHONY: env demo demo-seg demo-cls test test-matrix
@@ -44,7 +44,7 @@ demo-cls: env
 test: env
 	$(PY) -m pytest --junitxml=work_dirs/matrix/pinned.xml
 
-# The other stacks of the test matrix (README, Tested environments): each is set up by tools/setup_env.sh
+# The other stacks of the test matrix (docs/get_started.md, Tested environments): each is set up by tools/setup_env.sh
 # STACK in .venv-STACK (cached like .venv), then runs the tests marked `matrix` (backbone, pretrained and
 # official weights, checkpoint safety, fast path, a few iterations of each toy config through our tools and
 # the library's own, one inferencer per task, the libraries' analysis tools). `make test-matrix STACKS=legacy`

@@ -35,7 +35,7 @@ setup(
     long_description=(ROOT / 'README.md').read_text() if (ROOT / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     license='Apache-2.0',
-    # The tested range (README, Tested environments: tools/setup_env.sh pinned/legacy/onedl).
+    # The tested range (docs/get_started.md, Tested environments: tools/setup_env.sh pinned/legacy/onedl).
     python_requires='>=3.11',
     packages=find_packages(include=['convmlp_mm', 'convmlp_mm.*']),
     package_data={'convmlp_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py']},

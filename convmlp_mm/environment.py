@@ -10,7 +10,7 @@ from typing import Dict, Tuple
 
 from .errors import UserError
 
-#: The oldest releases this package is tested with (README, Tested environments).
+#: The oldest releases this package is tested with (docs/get_started.md, Tested environments).
 MIN_VERSIONS: Dict[str, str] = {'torch': '2.1.0', 'mmengine': '0.10.0', 'mmcv': '2.0.0'}
 
 

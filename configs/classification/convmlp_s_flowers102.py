@@ -1,4 +1,4 @@
-# ConvMLP-S fine-tuned on Flowers-102 from the official ImageNet weights (paper results: README's model zoo). The
+# ConvMLP-S fine-tuned on Flowers-102 from the official ImageNet weights (paper results: docs/model_zoo.md). The
 # official convmlp_s_flowers102.yml trains with lr 5e-4 (3e-4 for M and L) down to a minimum lr of 1e-8.
 _base_ = ['./_base_/convmlp_s_finetune.py', './_base_/datasets/flowers102_224.py']
 model = dict(head=dict(num_classes=102))

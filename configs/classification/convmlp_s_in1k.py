@@ -3,7 +3,7 @@
 # decay 0.05 (none on norms and biases), warm-up from lr 1e-4 over 5 epochs (stepped per epoch), cosine to 1e-5
 # over 300 epochs, then 10 cool-down epochs at 1e-5 (310 in all), RandAugment m9-mstd0.5, random erasing 0.25,
 # Mixup/CutMix, label smoothing 0.1, model EMA 0.99996, bicubic 224 crops, test crop ratio 0.9, seed 42.
-# Deliberate differences are listed in the README ("Recipe notes").
+# Deliberate differences are listed in docs/model_zoo.md ("Recipe notes").
 _base_ = [
     './_base_/models/convmlp_classifier.py',
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',

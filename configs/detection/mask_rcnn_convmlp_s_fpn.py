@@ -1,4 +1,4 @@
-# Mask R-CNN + ConvMLP-S on COCO, 1x schedule (paper results: README's model zoo).
+# Mask R-CNN + ConvMLP-S on COCO, 1x schedule (paper results: docs/model_zoo.md).
 _base_ = [
     './_base_/models/convmlp_mask_rcnn.py',
     'mmdet::_base_/datasets/coco_instance.py',

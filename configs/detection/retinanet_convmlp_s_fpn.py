@@ -1,4 +1,4 @@
-# RetinaNet + ConvMLP-S on COCO, 1x schedule (paper results: README's model zoo).
+# RetinaNet + ConvMLP-S on COCO, 1x schedule (paper results: docs/model_zoo.md).
 _base_ = [
     './_base_/models/convmlp_retinanet.py',
     'mmdet::_base_/datasets/coco_detection.py',

@@ -1,4 +1,4 @@
-# Semantic FPN + ConvMLP-S on ADE20K, 512x512 crops, 40k iterations (paper results: README's model zoo).
+# Semantic FPN + ConvMLP-S on ADE20K, 512x512 crops, 40k iterations (paper results: docs/model_zoo.md).
 _base_ = [
     './_base_/models/convmlp_fpn.py',
     './_base_/datasets/ade20k_checked.py',

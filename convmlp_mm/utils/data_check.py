@@ -10,12 +10,12 @@ from ..errors import UserError
 
 #: What to tell a user per data set type: how the data is called and where to read how to get it.
 DATASET_HINTS = {
-    'CocoDataset': ('COCO', 'README.md#preparing-coco', 'make demo'),
-    'ADE20KDataset': ('ADE20K', 'README.md#preparing-ade20k-and-imagenet', 'make demo-seg'),
-    'ImageNet': ('ImageNet', 'README.md#preparing-ade20k-and-imagenet', 'make demo (detection)'),
-    'CIFAR10': ('CIFAR-10', 'README.md#preparing-ade20k-and-imagenet', 'make demo (detection)'),
-    'CIFAR100': ('CIFAR-100', 'README.md#preparing-ade20k-and-imagenet', 'make demo (detection)'),
-    'Flowers102': ('Flowers-102', 'README.md#preparing-ade20k-and-imagenet', 'make demo (detection)'),
+    'CocoDataset': ('COCO', 'docs/training.md#preparing-coco', 'make demo'),
+    'ADE20KDataset': ('ADE20K', 'docs/training.md#preparing-ade20k', 'make demo-seg'),
+    'ImageNet': ('ImageNet', 'docs/training.md#preparing-classification-data', 'make demo (detection)'),
+    'CIFAR10': ('CIFAR-10', 'docs/training.md#preparing-classification-data', 'make demo (detection)'),
+    'CIFAR100': ('CIFAR-100', 'docs/training.md#preparing-classification-data', 'make demo (detection)'),
+    'Flowers102': ('Flowers-102', 'docs/training.md#preparing-classification-data', 'make demo (detection)'),
 }
 
 
@@ -88,7 +88,7 @@ def check_dataset_paths(cfg: Config, dataloaders: List[str]) -> None:
                     _check_annotation_file(path, loader)
                     continue
                 kind = dataset.get('type', 'dataset')
-                name, docs, demo = DATASET_HINTS.get(kind.split('.')[-1], (kind, 'README.md', 'make demo'))
+                name, docs, demo = DATASET_HINTS.get(kind.split('.')[-1], (kind, 'docs/training.md', 'make demo'))
                 raise DatasetNotFoundError(
                     f'{name} not found: {loader} looks for {osp.abspath(path)} '
                     f"(data_root={dataset.get('data_root')!r}), which does not exist.\n"

@@ -128,7 +128,7 @@ WRITERS = {'det': write_coco, 'seg': write_ade, 'cls': write_classes}
 # Per kind: (train images, val images, (width, height)). Segmentation has 512 training images: with 128,
 # Semantic FPN from scratch over-fitted them in 800 iterations (train pixel accuracy 99.6%) and ended at
 # 58.7-60.9 mIoU depending on the machine; with 512 and 1200 iterations two seeds reached 96.6 and 96.8
-# (README, Toy results).
+# (docs/toy_results.md).
 DEFAULTS = {'det': (128, 32, (320, 256)), 'seg': (512, 32, (256, 192)), 'cls': (1500, 300, (64, 64))}
 
 

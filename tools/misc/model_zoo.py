@@ -1,7 +1,11 @@
-"""Regenerate the README's model-zoo tables and the accuracy/cost plot from model-index.yml and measurements.
+"""Regenerate docs/model_zoo.md's model-zoo tables and the accuracy/cost plot from model-index.yml and measurements.
 
-    python tools/misc/model_zoo.py                 # measure, rewrite README.md's tables, draw docs/model_zoo.png
+    python tools/misc/model_zoo.py                 # measure, rewrite the tables, draw docs/model_zoo.png
     python tools/misc/model_zoo.py --no-speed      # params and GMACs only (fast); speed cells read "–"
+    python tools/misc/model_zoo.py --doc OTHER.md  # rewrite the tables of another copy of the page
+
+The tables sit between ``<!-- model-zoo:NAME -->`` and ``<!-- /model-zoo:NAME -->`` markers of the page (NAME:
+note, det, seg, in1k, finetune); the rest of the page is left as it is.
 
 Results (accuracy) come from the metafiles; parameters, GMACs and images/s are measured here, on this
 machine, in one run: batch 1, fp32, eval mode, the ``:fast`` variant (channels-last, BN/LayerNorm folded).
@@ -10,6 +14,7 @@ backbone). ResNet-18/50 classifiers from mmpretrain's configs are measured in th
 their accuracy is read from mmpretrain's own metafile.
 """
 import argparse
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -56,16 +61,24 @@ def measure(config: str, size: Optional[Tuple[int, int]], speed: bool) -> Tuple[
     return params, macs, 1 / latency
 
 
-def link(config: str) -> str:
-    return f'[{Path(config).name}]({config})'
+def link(config: str, base: Path) -> str:
+    """A markdown link to ``config`` (relative to the repository) from a page in the folder ``base``."""
+    return f'[{Path(config).name}]({Path(os.path.relpath(ROOT / config, base)).as_posix()})'
+
+
+def link_base(doc: Path) -> Path:
+    """The folder the page's links are relative to: its own folder inside the repository; a copy outside it
+    (a scratch copy, as tests/test_configs/test_metafile.py makes) gets the links of docs/, where the page lives."""
+    folder = doc.resolve().parent
+    return folder if folder.is_relative_to(ROOT) else ROOT / 'docs'
 
 
 def speed_cell(ips: Optional[float]) -> str:
     return '–' if ips is None else f'{ips:.1f}'
 
 
-def tables(rows: Dict[str, List[Tuple[dict, Tuple[int, int, Optional[float]]]]]) -> Dict[str, str]:
-    """Markdown for each task's table."""
+def tables(rows: Dict[str, List[Tuple[dict, Tuple[int, int, Optional[float]]]]], base: Path) -> Dict[str, str]:
+    """Markdown for each task's table, its config links relative to the folder ``base``."""
     def metric(model: dict, key: str) -> str:
         values = [r['Metrics'][key] for r in model['Results'] if key in r['Metrics']]
         return str(values[0]) if values else '–'
@@ -78,25 +91,26 @@ def tables(rows: Dict[str, List[Tuple[dict, Tuple[int, int, Optional[float]]]]])
         detector = 'RetinaNet' if 'retinanet' in model['Name'] else 'Mask R-CNN'
         lines.append(f'| {detector} | {backbone_name(model)} | {params / 1e6:.1f}M | {macs / 1e9:.1f} '
                      f'| {metric(model, "box AP")} | {metric(model, "mask AP")} | {speed_cell(ips)} '
-                     f'| {link(model["Config"])} | {weights(model)} |')
+                     f'| {link(model["Config"], base)} | {weights(model)} |')
     out['det'] = '\n'.join(lines)
     lines = [f'| model | backbone | params | GMACs ({SIZES["seg"][1]}) | mIoU | images/s | config | weights |',
              '| --- | --- | --- | --- | --- | --- | --- | --- |']
     for model, (params, macs, ips) in rows['seg']:
         lines.append(f'| Semantic FPN | {backbone_name(model)} | {params / 1e6:.1f}M | {macs / 1e9:.1f} '
-                     f'| {metric(model, "mIoU")} | {speed_cell(ips)} | {link(model["Config"])} | {weights(model)} |')
+                     f'| {metric(model, "mIoU")} | {speed_cell(ips)} | {link(model["Config"], base)} '
+                     f'| {weights(model)} |')
     out['seg'] = '\n'.join(lines)
     lines = ['| model | params | GMACs @224 | top-1 | images/s | config | weights |',
              '| --- | --- | --- | --- | --- | --- | --- |']
     for model, (params, macs, ips) in rows['in1k']:
         lines.append(f'| {backbone_name(model)} | {params / 1e6:.1f}M | {macs / 1e9:.1f} '
-                     f'| {metric(model, "Top 1 Accuracy")} | {speed_cell(ips)} | {link(model["Config"])} '
+                     f'| {metric(model, "Top 1 Accuracy")} | {speed_cell(ips)} | {link(model["Config"], base)} '
                      f'| {weights(model)} |')
     out['in1k'] = '\n'.join(lines)
     lines = ['| model | dataset | params | top-1 | config | weights |', '| --- | --- | --- | --- | --- | --- |']
     for model, (params, _, _) in rows['finetune']:
         lines.append(f'| {backbone_name(model)} | {model["Results"][0]["Dataset"]} | {params / 1e6:.1f}M '
-                     f'| {metric(model, "Top 1 Accuracy")} | {link(model["Config"])} | {weights(model)} |')
+                     f'| {metric(model, "Top 1 Accuracy")} | {link(model["Config"], base)} | {weights(model)} |')
     out['finetune'] = '\n'.join(lines)
     return out
 
@@ -111,11 +125,11 @@ def backbone_name(model: dict) -> str:
     return f'ConvMLP-{arch.upper()}'
 
 
-def replace_block(text: str, name: str, body: str) -> str:
+def replace_block(text: str, name: str, body: str, where: str = 'the page') -> str:
     start, end = f'<!-- model-zoo:{name} -->', f'<!-- /model-zoo:{name} -->'
     pattern = re.compile(re.escape(start) + '.*?' + re.escape(end), re.S)
     if not pattern.search(text):
-        raise SystemExit(f'README has no {start} ... {end} block to fill')
+        raise SystemExit(f'{where} has no {start} ... {end} block to fill')
     return pattern.sub(lambda _: f'{start}\n{body}\n{end}', text)
 
 
@@ -157,7 +171,8 @@ def peer_points(speed: bool) -> List[Tuple[str, float, float, Optional[float]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--no-speed', action='store_true', help='skip the images/s measurements')
-    parser.add_argument('--readme', type=Path, default=ROOT / 'README.md', help='the file whose tables to rewrite')
+    parser.add_argument('--doc', type=Path, default=ROOT / 'docs' / 'model_zoo.md',
+                        help='the page whose tables to rewrite (default: docs/model_zoo.md)')
     parser.add_argument('--plot', type=Path, default=ROOT / 'docs' / 'model_zoo.png', help='where to draw the plot')
     args = parser.parse_args()
     speed = not args.no_speed
@@ -168,18 +183,18 @@ def main() -> None:
         rows[task].append((model, measure(str(ROOT / model['Config']), size, speed)))
         print(f'measured {model["Name"]}', flush=True)
     device = describe_device('cpu')
-    text = args.readme.read_text()
-    for task, body in tables(rows).items():
-        text = replace_block(text, task, body)
+    text = args.doc.read_text()
+    for task, body in tables(rows, link_base(args.doc)).items():
+        text = replace_block(text, task, body, str(args.doc))
     if speed:
         text = replace_block(text, 'note', f'Speed: images/s at batch 1, fp32, eval, fast path, on {device} '
                              f'(torch {torch.__version__}), measured by `python tools/misc/model_zoo.py` on '
-                             f'{date.today().isoformat()}.')
-    args.readme.write_text(text)
+                             f'{date.today().isoformat()}.', str(args.doc))
+    args.doc.write_text(text)
     points = [(backbone_name(m), macs / 1e9, float(next(iter(m['Results'][0]['Metrics'].values()))), ips)
               for m, (_, macs, ips) in rows['in1k']]
     plot(points + peer_points(speed), args.plot, device)
-    print(f'rewrote the model-zoo tables in {args.readme} and drew {args.plot}')
+    print(f'rewrote the model-zoo tables in {args.doc} and drew {args.plot}')
 
 
 if __name__ == '__main__':

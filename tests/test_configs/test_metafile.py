@@ -1,5 +1,6 @@
 """model-index.yml / metafiles: every entry's config exists and builds with the listed parameter count,
-and the README's model-zoo rows show the same results."""
+and the model-zoo rows of docs/model_zoo.md show the same results."""
+import os
 import re
 
 import pytest
@@ -7,7 +8,14 @@ import yaml
 
 from convmlp_mm.apis import build_from_config
 
-from .conftest import ROOT
+from ..conftest import ROOT
+
+ZOO = ROOT / 'docs' / 'model_zoo.md'
+
+
+def zoo_link(config: str) -> str:
+    """How the model-zoo page links a config (relative to the repository): relative to docs/."""
+    return os.path.relpath(ROOT / config, ZOO.parent).replace(os.sep, '/')
 
 
 def metafile_models():
@@ -24,11 +32,11 @@ def test_entry_builds_with_listed_parameters(model):
 
 
 @pytest.mark.parametrize('model', metafile_models())
-def test_readme_row_matches_entry(model):
+def test_zoo_row_matches_entry(model):
     config_name = model['Config'].rsplit('/', 1)[1]
-    rows = [line for line in (ROOT / 'README.md').read_text().splitlines()
-            if line.startswith('|') and f']({model["Config"]})' in line and config_name in line]
-    assert len(rows) == 1, f'README has {len(rows)} model-zoo rows linking {model["Config"]}'
+    rows = [line for line in ZOO.read_text().splitlines()
+            if line.startswith('|') and f']({zoo_link(model["Config"])})' in line and config_name in line]
+    assert len(rows) == 1, f'docs/model_zoo.md has {len(rows)} model-zoo rows linking {model["Config"]}'
     cells = [c.strip() for c in rows[0].split('|')]
     for result in model['Results']:
         for value in result['Metrics'].values():
@@ -38,7 +46,7 @@ def test_readme_row_matches_entry(model):
 
 
 def _zoo_rows(text: str) -> dict:
-    """README model-zoo rows by config link, with the images/s cell (measured, so it varies) dropped."""
+    """Model-zoo rows by config link, with the images/s cell (measured, so it varies) dropped."""
     rows = {}
     for block in re.findall(r'<!-- model-zoo:(\w+) -->\n(.*?)\n<!-- /model-zoo:\1 -->', text, re.S):
         lines = [line for line in block[1].splitlines() if line.startswith('|')]
@@ -53,14 +61,14 @@ def _zoo_rows(text: str) -> dict:
 
 
 @pytest.mark.e2e
-def test_readme_tables_are_what_the_generator_writes(tmp_path):
+def test_zoo_tables_are_what_the_generator_writes(tmp_path):
     from PIL import Image
 
-    from .conftest import run_tool
-    readme = tmp_path / 'README.md'
-    readme.write_text((ROOT / 'README.md').read_text())
-    run_tool('misc/model_zoo.py', '--no-speed', '--readme', str(readme), '--plot', str(tmp_path / 'zoo.png'))
-    generated, committed = _zoo_rows(readme.read_text()), _zoo_rows((ROOT / 'README.md').read_text())
+    from ..conftest import run_tool
+    page = tmp_path / 'model_zoo.md'
+    page.write_text(ZOO.read_text())
+    run_tool('misc/model_zoo.py', '--no-speed', '--doc', str(page), '--plot', str(tmp_path / 'zoo.png'))
+    generated, committed = _zoo_rows(page.read_text()), _zoo_rows(ZOO.read_text())
     assert len(generated) == len(list(metafile_models())) == len(committed)
     assert generated == committed
     assert Image.open(tmp_path / 'zoo.png').size[0] > 400
