@@ -33,7 +33,8 @@ class PoisonWeightsHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         if runner.iter + 1 == self.at:
             with torch.no_grad():
-                next(runner.model.parameters()).view(-1)[0] = float('nan')
+                param = next(runner.model.parameters())  # a conv weight, channels-last: index, not view
+                param[(0,) * param.dim()] = float('nan')
 
 
 @HOOKS.register_module()

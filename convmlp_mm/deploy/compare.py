@@ -25,7 +25,8 @@ def pair_detections(keys_a: np.ndarray, scores_a: np.ndarray, boxes_a: np.ndarra
         is the larger of the score difference and the largest box coordinate difference / ``box_scale``;
         ``a``'s detections pick in the order of their scores, best first.
     """
-    keys_a, keys_b = keys_a.reshape(len(keys_a), -1), keys_b.reshape(len(keys_b), -1)
+    # (N,) keys as (N, 1); with ``shape[1:]`` rather than -1, which numpy cannot infer when N is 0.
+    keys_a, keys_b = (k.reshape(len(k), *(k.shape[1:] or (1,))) for k in (keys_a, keys_b))
     free = np.ones(len(keys_b), dtype=bool)
     pairs = np.full(len(keys_a), -1, dtype=np.int64)
     for i in np.argsort(-scores_a, kind='stable'):

@@ -1,4 +1,4 @@
-"""Fast CPU kernels for the deployed backbone, and the probes that decide when they may run.
+"""Fast CPU kernels for the inference form of the backbone, and the probes that decide when they may run.
 
 The inference layers of the backbone (``backbones/convmlp.py``, ``fused.py``) run through the functions
 here; everything about which oneDNN ops this torch has, which dtypes the CPU computes fast, and when a

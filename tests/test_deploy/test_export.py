@@ -46,6 +46,11 @@ def test_detections_pair_by_image_label_and_closeness_not_by_position():
     other = keys_a.copy()
     other[2, 0] = 0
     assert pair_detections(keys_a, scores_a, boxes_a, other, scores_a, boxes_a).tolist() == [0, 1, -1]
+    # No detections in one or both (an untrained detector scores nothing above the threshold).
+    none = np.zeros((0, 2), dtype=np.int64)
+    assert pair_detections(none, np.zeros(0), np.zeros((0, 4)), none, np.zeros(0), np.zeros((0, 4))).tolist() == []
+    assert pair_detections(keys_a, scores_a, boxes_a, none, np.zeros(0), np.zeros((0, 4))).tolist() == [-1] * 3
+    assert pair_detections(keys_a[:, 1], scores_a, boxes_a, keys_a[:, 1], scores_a, boxes_a).tolist() == [0, 1, 2]
 
 
 @pytest.mark.e2e

@@ -86,16 +86,25 @@ def test_converted_checkpoint_loads_strictly_and_gives_the_same_answers(config, 
 
 
 @pytest.mark.e2e
-def test_tools_test_gives_the_trained_models_metrics(toy_coco, tmp_path):
+def test_the_deployed_checkpoint_through_the_tools(toy_coco, tmp_path):
+    """tools/test.py gives the trained model's metrics, tools/demo.py draws, and the ONNX export takes the deploy
+    config with its checkpoint as it is."""
     config = CONFIGS / 'detection/toy/retinanet_convmlp_s_fpn_toy.py'
+    deploy_config, deployed = deploy_config_of(config), tmp_path / 'dep.pth'
     ckpt = trained_checkpoint(config, tmp_path / 'trained.pth')
-    reparameterize(config, str(ckpt), tmp_path / 'dep.pth')
+    reparameterize(config, str(ckpt), deployed)
     lines = []
-    for cfg, weights in ((config, ckpt), (deploy_config_of(config), tmp_path / 'dep.pth')):
+    for cfg, weights in ((config, ckpt), (deploy_config, deployed)):
         proc = run_tool('test.py', str(cfg), str(weights), '--work-dir', str(tmp_path / cfg.stem),
                         '--cfg-options', *toy_options(toy_coco, config))
         lines.append(re.findall(r'bbox_mAP_copypaste: .*', proc.stdout + proc.stderr))
     assert lines[0] and lines[0] == lines[1]
+    image = sorted((toy_coco / 'val').glob('*.png'))[0]
+    run_tool('demo.py', str(image), str(deploy_config), str(deployed), '--out-dir', str(tmp_path / 'demo'))
+    assert (tmp_path / 'demo' / 'vis' / image.name).is_file()
+    proc = run_tool('deployment/export_onnx.py', '--config', str(deploy_config), '--checkpoint', str(deployed),
+                    '--out', str(tmp_path / 'dep.onnx'), '--check-sizes', '64', '96', '96', '128')
+    assert float(proc.stdout.split('max difference ')[-1].split()[0]) <= 1e-4
 
 
 def test_converter_refusals(tmp_path):

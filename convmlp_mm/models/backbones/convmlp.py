@@ -236,8 +236,9 @@ class ConvMLP(BaseModule):
             stages use anyway, so the model copies between layouts only once per returned level: the
             levels are returned as contiguous NCHW tensors, because mmcv's compiled ops (RoIAlign in
             Mask R-CNN among them) read their input's memory as NCHW whatever its strides say. Same
-            values as ``False`` (the plain NCHW path), faster on CPUs and on GPUs with tensor cores.
-            Defaults to True.
+            values as ``False`` (the plain NCHW path), faster on CPUs and on GPUs with tensor cores. The
+            conv weights are kept channels-last too (what PyTorch recommends for channels-last models; flatten
+            them with ``reshape``, not ``view``). Defaults to True.
         fast_inference (bool): In eval mode without gradients (testing, validation, the inferencers), run
             the inference form of the layers: each conv-BN-ReLU as one conv with its BatchNorm folded in
             for that call (work per weight, not per activation; nothing is kept between calls, so changed
