@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from convmlp_mm.apis import deploy_config_of, reparameterize
 from convmlp_mm.checkpoint_safety import load_checkpoint_file
 from convmlp_mm.deploy import pair_detections
 
@@ -165,3 +166,14 @@ def test_a_model_without_its_sidecar_is_a_clear_error(sidecar, message, toy_cls,
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last.startswith('error: ') and message in last, proc.stderr[-2000:]
     assert 'Traceback' not in proc.stderr
+
+
+def test_a_deploy_config_with_its_converted_checkpoint_exports_as_it_is(tmp_path):
+    """The deployed structure (tools/model_converters/reparameterize_model.py) exports and passes the check."""
+    config = ROOT / CONFIGS['retinanet']
+    reparameterize(config, str(decisive_checkpoint('retinanet', tmp_path / 'model.pth')), tmp_path / 'deploy.pth')
+    proc = run_tool('deployment/export_onnx.py', '--config', str(deploy_config_of(config)), '--checkpoint',
+                    str(tmp_path / 'deploy.pth'), '--out', str(tmp_path / 'deploy.onnx'),
+                    '--check-sizes', '64', '96', '96', '128')
+    assert 'the whole detection model' in proc.stdout
+    assert float(proc.stdout.split('max difference ')[-1].split()[0]) <= 1e-4
