@@ -35,10 +35,12 @@ setup(
     long_description=(ROOT / 'README.md').read_text() if (ROOT / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     license='Apache-2.0',
-    # The tested range (docs/get_started.md, Tested environments: tools/setup_env.sh pinned/legacy/onedl).
-    python_requires='>=3.11',
+    # torch 2.1's and mmdet 3.3's floor; every version is tested (docs/get_started.md, Tested environments:
+    # tools/setup_env.sh legacy on 3.8, onedl on 3.10, pinned on 3.11, newest on 3.13).
+    python_requires='>=3.8',
     packages=find_packages(include=['convmlp_mm', 'convmlp_mm.*']),
-    package_data={'convmlp_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
+    # model-index.yml imports configs/*/metafile.yml: mim's search reads both.
+    package_data={'convmlp_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml']},
     # As mmdet does, torch, mmcv and mmengine are not forced: the OneDL fork provides the same modules under
     # other distribution names (onedl-mmcv, onedl-mmengine), which pip would not see and would overwrite.
     # `import convmlp_mm` checks them (convmlp_mm/compat.py: torch>=2.1, mmengine>=0.10, mmcv>=2.0).
@@ -50,6 +52,12 @@ setup(
     },
     classifiers=[
         'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.8',
+        'Programming Language :: Python :: 3.9',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
         'License :: OSI Approved :: Apache Software License',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],

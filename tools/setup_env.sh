@@ -1,54 +1,125 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment with one of the OpenMMLab stacks this project is tested on:
 #
-#   tools/setup_env.sh            the pinned stack in .venv (torch 2.14.1; what `make demo`/`make test` use)
-#   tools/setup_env.sh legacy     .venv-legacy: the usual mmdet 3.3 set-up (torch 2.1.2, numpy 1.26, upstream mm*)
-#   tools/setup_env.sh onedl      .venv-onedl: the maintained OneDL fork (onedl-mm*, torch 2.12.1, numpy 2.2)
+#   tools/setup_env.sh            the pinned stack in .venv (torch 2.14.1; what `make demo`/`make test` use), on
+#                                 the machine's python3 (or $PYTHON) if it is 3.10 to 3.13
+#   tools/setup_env.sh legacy     .venv-legacy: MMDetection's get_started environment (Python 3.8, torch 2.1.2,
+#                                 numpy 1.24, upstream mm*)
+#   tools/setup_env.sh onedl      .venv-onedl: the OneDL fork as its users run it (Python 3.10, torch 2.8.0,
+#                                 the newest onedl-mm* releases)
+#   tools/setup_env.sh newest     .venv-newest: Python 3.13 with the newest torch the registry serves and numpy 2
 #
 # Each stack's packages are listed in requirements/<stack>.txt; torch and mmcv (compiled with its ops against
-# that torch, so build isolation is off) are installed by this script first. Idempotent: a content hash of
-# this script, the stack's requirements and setup.py is stored in the venv; when it matches, the script only
-# re-checks the imports and returns in seconds. Downloads and the compiled mmcv wheel are kept in
-# $CONVMLP_CACHE (default ~/.cache/convmlp_mm), so a fresh clone on the same machine compiles nothing again.
+# that torch, so build isolation is off) are installed by this script first. The matrix stacks find their
+# Python as pythonX.Y on PATH or under pyenv; $PYTHON overrides. Idempotent: a content hash of this script, the
+# requirements and setup.py is stored in the venv; when it matches, the script only re-checks the imports and
+# returns in seconds. Downloads and the compiled mmcv wheel (keyed by mmcv, torch, Python and machine) are kept
+# in $CONVMLP_CACHE (default ~/.cache/convmlp_mm), so a fresh clone on the same machine compiles nothing again.
+# `tools/setup_env.sh --cache-status` prints, per stack, whether its compiled mmcv is cached.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="${1:-pinned}"
 CACHE="${CONVMLP_CACHE:-$HOME/.cache/convmlp_mm}"
-PYTHON="${PYTHON:-python3.11}"
+STACKS=(pinned legacy onedl newest)
 
-# Per stack: torch, torchvision, the mmcv distribution and version, the C++ standard its ops are compiled
-# with, and the setuptools its setup.py builds with.
-case "$STACK" in
-    pinned)
-        VENV="${CONVMLP_VENV:-$ROOT/.venv}"
-        TORCH_VERSION=2.14.1 TORCHVISION_VERSION=0.29.1 NUMPY=numpy
-        MMCV_DIST=mmcv MMCV_VERSION=2.1.0
-        # mmcv 2.1.0 compiles its ops with -std=c++17, but torch >= 2.10's headers require C++20.
-        MMCV_CXX_STD=c++20
-        # mmcv 2.1.0's setup.py imports pkg_resources in a way setuptools >= 70 breaks.
-        BUILD_SETUPTOOLS='setuptools<70' ;;
-    legacy)
-        VENV="${CONVMLP_VENV:-$ROOT/.venv-legacy}"
-        # OpenMMLab's prebuilt mmcv 2.1.0 wheels stop at torch 2.1, and mmdet 3.3 refuses mmcv >= 2.2.
-        TORCH_VERSION=2.1.2 TORCHVISION_VERSION=0.16.2 NUMPY='numpy==1.26.4'
-        MMCV_DIST=mmcv MMCV_VERSION=2.1.0 MMCV_CXX_STD=c++17 BUILD_SETUPTOOLS='setuptools<70' ;;
-    onedl)
-        VENV="${CONVMLP_VENV:-$ROOT/.venv-onedl}"
-        # onedl-mmcv's binary wheels (torch 2.4-2.12) are on the fork's own index; its sdist builds on 2.12.
-        TORCH_VERSION=2.12.1 TORCHVISION_VERSION=0.27.1 NUMPY='numpy==2.2.6'
-        MMCV_DIST=onedl-mmcv MMCV_VERSION=2.3.6
-        MMCV_CXX_STD=c++20
-        # Its pyproject's license field needs setuptools >= 80; < 82 keeps pkg_resources for mmengine.
-        BUILD_SETUPTOOLS='setuptools>=80,<82' ;;
-    *)
-        printf '[setup_env] unknown stack %q; choose one of: pinned legacy onedl\n' "$STACK" >&2
-        exit 2 ;;
-esac
+log() { printf '[setup_env:%s] %s\n' "$STACK" "$*" >&2; }
+
+# Per stack: the Python it runs on, torch, torchvision, the mmcv distribution and version, the C++ standard
+# its ops are compiled with, the setuptools its setup.py builds with, and what compiling it costs here.
+stack_settings() {
+    case "$1" in
+        pinned)
+            VENV="${CONVMLP_VENV:-$ROOT/.venv}" PYTHONS='3.10 3.11 3.12 3.13' PY_DEFAULT=python3
+            TORCH_VERSION=2.14.1 TORCHVISION_VERSION=0.29.1 NUMPY=numpy
+            MMCV_DIST=mmcv MMCV_VERSION=2.1.0
+            # mmcv 2.1.0 compiles its ops with -std=c++17, but torch >= 2.10's headers require C++20.
+            MMCV_CXX_STD=c++20
+            # mmcv 2.1.0's setup.py imports pkg_resources in a way setuptools >= 70 breaks.
+            BUILD_SETUPTOOLS='setuptools<70' COMPILE_COST='15-25 min' ;;
+        legacy)
+            VENV="${CONVMLP_VENV:-$ROOT/.venv-legacy}" PYTHONS=3.8 PY_DEFAULT=python3.8
+            # OpenMMLab's prebuilt mmcv 2.1.0 wheels stop at torch 2.1, and mmdet 3.3 refuses mmcv >= 2.2.
+            # numpy 1.24 is the last release for Python 3.8.
+            TORCH_VERSION=2.1.2 TORCHVISION_VERSION=0.16.2 NUMPY='numpy==1.24.4'
+            MMCV_DIST=mmcv MMCV_VERSION=2.1.0 MMCV_CXX_STD=c++17 BUILD_SETUPTOOLS='setuptools<70'
+            COMPILE_COST='12-20 min' ;;
+        onedl)
+            VENV="${CONVMLP_VENV:-$ROOT/.venv-onedl}" PYTHONS=3.10 PY_DEFAULT=python3.10
+            # The fork's maintainer runs torch 2.8; its prebuilt mmcv wheels (Python 3.10, torch 2.4/2.8) are on
+            # its own index, so onedl-mmcv is built here from its sdist.
+            TORCH_VERSION=2.8.0 TORCHVISION_VERSION=0.23.0 NUMPY='numpy==2.2.6'
+            MMCV_DIST=onedl-mmcv MMCV_VERSION=2.3.6 MMCV_CXX_STD=c++17
+            # Its pyproject's license field needs setuptools >= 80; < 82 keeps pkg_resources for mmengine.
+            BUILD_SETUPTOOLS='setuptools>=80,<82' COMPILE_COST='13-20 min' ;;
+        newest)
+            VENV="${CONVMLP_VENV:-$ROOT/.venv-newest}" PYTHONS=3.13 PY_DEFAULT=python3.13
+            # The newest torch served for Python 3.13 (requirements/newest.txt pins the same, which lifts
+            # this machine kind's pip cap on torch); torchvision 0.29.2 is the newest and accepts it.
+            TORCH_VERSION=2.15.0 TORCHVISION_VERSION=0.29.2 NUMPY='numpy>=2'
+            MMCV_DIST=mmcv MMCV_VERSION=2.1.0 MMCV_CXX_STD=c++20
+            BUILD_SETUPTOOLS='setuptools<70' COMPILE_COST='15-25 min' ;;
+        *)
+            printf '[setup_env] unknown stack %q; choose one of: %s\n' "$1" "${STACKS[*]}" >&2
+            exit 2 ;;
+    esac
+}
+
+# The compiled mmcv wheel's cache folder for the settings above and a Python tag such as cp311.
+wheel_dir() { echo "$CACHE/wheels/$MMCV_DIST-$MMCV_VERSION-torch-$TORCH_VERSION-$1-$(uname -m)"; }
+
+py_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+
+if [ "$STACK" = --cache-status ]; then
+    for stack in "${STACKS[@]}"; do
+        stack_settings "$stack"
+        version="$PYTHONS"
+        [ "$stack" = pinned ] && { version="$(py_version "${PYTHON:-$PY_DEFAULT}")" || version=3.11; }
+        dir="$(wheel_dir "cp${version/./}")"
+        state="NOT cached: compiling it costs $COMPILE_COST on 2 cores"
+        compgen -G "$dir/${MMCV_DIST//-/_}-$MMCV_VERSION-*.whl" >/dev/null && state=cached
+        printf '[setup_env] %-6s Python %-4s torch %-6s %s %s: %s\n' \
+            "$stack" "$version" "$TORCH_VERSION" "$MMCV_DIST" "$MMCV_VERSION" "$state"
+    done
+    exit 0
+fi
+stack_settings "$STACK"
 REQUIREMENTS="$ROOT/requirements/$STACK.txt"
 DOWNLOADS="$CACHE/wheels/$STACK"
 
-log() { printf '[setup_env:%s] %s\n' "$STACK" "$*" >&2; }
+# The interpreter: $PYTHON, else pythonX.Y (the stack's default) on PATH, else that version under pyenv.
+find_python() {
+    if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
+    if py_version "$PY_DEFAULT" >/dev/null; then echo "$PY_DEFAULT"; return; fi
+    local found
+    found="$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")/versions/$PYTHONS".*/bin/python 2>/dev/null \
+        | tail -n1)" || true
+    [ -n "$found" ] && echo "$found"
+}
+if [ ! -x "$VENV/bin/python" ]; then
+    PY="$(find_python)" || true
+    [ -n "$PY" ] || { log "needs Python $PYTHONS: none found as $PY_DEFAULT or under pyenv (set PYTHON=...)"; exit 1; }
+    version="$(py_version "$PY")" || { log "$PY does not run"; exit 1; }
+    if [[ " $PYTHONS " != *" $version "* ]]; then
+        case "$version" in
+            3.8|3.9) hint='the legacy stack (torch 2.1.2) fits it: tools/setup_env.sh legacy' ;;
+            *) hint="use one of them (PYTHON=python3.11 tools/setup_env.sh $STACK)" ;;
+        esac
+        log "$PY is Python $version; the $STACK stack runs on Python $PYTHONS; $hint"
+        exit 1
+    fi
+    log "creating virtual environment at $VENV with $PY (Python $version)"
+    "$PY" -m venv "$VENV"
+fi
+# pip, quiet, without the per-package "Location ... is ignored" noise of some machines' pip config.
+pipq() {
+    "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 \
+        | { grep -v "^WARNING: Location 'file:" || true; }
+    return "${PIPESTATUS[0]}"
+}
+# Some machines cap torch in pip's global constraints to the releases on their disk; the newest stack asks
+# for a newer one on purpose.
+[ "$STACK" = newest ] && export PIP_CONSTRAINT=/dev/null
 
 stamp_of() {
     cat "$ROOT/tools/setup_env.sh" "$ROOT/requirements/"*.txt "$ROOT/setup.py" | sha256sum | cut -d' ' -f1
@@ -61,18 +132,6 @@ from mmcv.ops import nms, RoIAlign  # noqa: F401  (fails when mmcv was built wit
 import mmcv._ext  # noqa: F401
 import convmlp_mm  # noqa: F401
 PY
-}
-
-if [ ! -x "$VENV/bin/python" ]; then
-    command -v "$PYTHON" >/dev/null || { log "need $PYTHON on PATH (set PYTHON=... to choose another)"; exit 1; }
-    log "creating virtual environment at $VENV"
-    "$PYTHON" -m venv "$VENV"
-fi
-# pip, quiet, without the per-package "Location ... is ignored" noise of some machines' pip config.
-pipq() {
-    "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 \
-        | { grep -v "^WARNING: Location 'file:" || true; }
-    return "${PIPESTATUS[0]}"
 }
 
 WANT="$STACK-$(stamp_of)"
@@ -91,10 +150,10 @@ pipq install --find-links "$DOWNLOADS" "${TORCH_REQS[@]}"
 # mmcv has no wheel for these torch versions on the registry; build it with the compiled ops (build isolation
 # would build against a different torch and without ops), once, keyed by the versions it depends on.
 PYTAG="$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-WHEELS="$CACHE/wheels/$MMCV_DIST-$MMCV_VERSION-torch-$TORCH_VERSION-$PYTAG-$(uname -m)"
+WHEELS="$(wheel_dir "$PYTAG")"
 WHEEL_GLOB="${MMCV_DIST//-/_}-$MMCV_VERSION-*.whl"
 if ! compgen -G "$WHEELS/$WHEEL_GLOB" >/dev/null; then
-    log "compiling $MMCV_DIST $MMCV_VERSION with ops against torch $TORCH_VERSION (5-15 minutes on 2 cores)"
+    log "compiling $MMCV_DIST $MMCV_VERSION with ops against torch $TORCH_VERSION ($COMPILE_COST on 2 cores)"
     pipq install "$BUILD_SETUPTOOLS" wheel ninja
     rm -rf "$WHEELS.tmp" && mkdir -p "$WHEELS" "$WHEELS.tmp"
     pipq download --no-deps --no-binary :all: --no-build-isolation "$MMCV_DIST==$MMCV_VERSION" -d "$WHEELS.tmp"

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-STACKS = ('pinned', 'legacy', 'onedl')
+STACKS = ('pinned', 'legacy', 'onedl', 'newest')
 DOC = ROOT / 'docs' / 'get_started.md'
 START, END = '<!-- tested-environments -->', '<!-- /tested-environments -->'
 VERSIONS = '''
