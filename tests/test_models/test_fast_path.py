@@ -113,6 +113,17 @@ def test_deploy_installs_named_fused_modules():
     assert fast.switch_to_deploy() is fast  # a second call changes nothing
 
 
+def test_switch_to_deploy_in_training_mode_folds_the_running_statistics():
+    """mmdeploy's task processors call ``model.backbone.switch_to_deploy()`` before ``model.eval()``: the mode
+    is left as it was, and the deployed model then gives the trained model's eval-mode outputs."""
+    plain, fast = _pair()
+    assert fast.training and fast.switch_to_deploy() is fast and fast.training and fast.deploy
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        want, got = plain.eval()(x), fast.eval()(x)
+    assert _close(got, want)
+
+
 def test_deploy_constructor_builds_what_switch_to_deploy_makes():
     plain, fast = _pair()
     deployed = fast.eval().switch_to_deploy().state_dict()

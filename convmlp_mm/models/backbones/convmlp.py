@@ -410,12 +410,12 @@ class ConvMLP(BaseModule):
         of the conv parts becomes a :class:`~convmlp_mm.models.fused.ConvReLU` (BatchNorm folded in), each
         LayerNorm with its channel MLP a :class:`~convmlp_mm.models.fused.ResidualChannelMLP` (affine folded
         into the first linear layer). Outputs stay the same to float rounding; the state dict then has the
-        deployed keys. Call it after loading weights, in eval mode.
+        deployed keys. Call it after loading weights. It works in either mode, since what it folds are the
+        running statistics (mmdeploy's task processors call it before ``model.eval()``, as for mmpretrain's
+        RepVGG); the deployed structure is for inference.
         """
         if self.deploy:
             return self
-        if self.training and any(isinstance(m, _BatchNorm) for m in self.modules()):
-            raise RuntimeError('switch_to_deploy() folds BatchNorm running statistics; call model.eval() first')
         self.tokenizer.switch_to_deploy()
         self.conv_stages.switch_to_deploy()
         for stage in self.stages:
