@@ -5,7 +5,9 @@
 
 It reads ``vis_data/scalars.json``, which mmengine's LocalVisBackend writes for every run of every library
 (one JSON object per logged step; training lines carry ``step``, validation lines carry the metrics).
-When a work dir holds several runs (a resumed run, for example), they are joined in time order.
+When a work dir holds several runs (a resumed run, for example), they are joined in time order. Training
+curves are drawn over iterations; validation curves over epochs in an epoch-based run (mmengine's LoggerHook
+logs them by epoch there) and over iterations in an iteration-based one, and each panel's x axis says which.
 mmdet's ``analyze_logs.py`` reads the same files but only epoch-based detection logs, so iteration-based
 segmentation runs would not plot with it.
 """
@@ -22,13 +24,18 @@ SKIP = {'step', 'epoch', 'iter', 'time', 'data_time', 'memory', 'eta'}
 COLUMNS = 4
 
 
-def read_scalars(work_dir: Path) -> Tuple[Dict[str, List[Tuple[int, float]]], Dict[str, List[Tuple[int, float]]]]:
-    """(training series, validation series): name -> [(step, value)], from every run under ``work_dir``."""
+Series = Dict[str, List[Tuple[int, float]]]
+
+
+def read_scalars(work_dir: Path) -> Tuple[Series, Series, str]:
+    """(training series, validation series, what the validation steps count: 'epoch' or 'iteration'):
+    name -> [(step, value)], from every run under ``work_dir``."""
     files = sorted(work_dir.glob('*/vis_data/scalars.json'))
     if not files:
         raise SystemExit(f'no */vis_data/scalars.json under {work_dir}: is it a work dir of a finished or '
                          f'running tools/train.py run?')
     train, val = defaultdict(dict), defaultdict(dict)
+    epochs = set()  # training lines of an epoch-based run carry their epoch
     for path in files:  # timestamped folders sort in time order; a later run overrides repeated steps
         for line in path.read_text().splitlines():
             record = json.loads(line)
@@ -36,10 +43,17 @@ def read_scalars(work_dir: Path) -> Tuple[Dict[str, List[Tuple[int, float]]], Di
             if step is None:
                 continue
             target = train if 'lr' in record or any(k.startswith('loss') for k in record) else val
+            if target is train and 'epoch' in record:
+                epochs.add(record['epoch'])
             for key, value in record.items():
                 if key not in SKIP and isinstance(value, (int, float)):
                     target[key][step] = float(value)
-    return ({k: sorted(v.items()) for k, v in train.items()}, {k: sorted(v.items()) for k, v in val.items()})
+    # Epoch-based runs log validation by epoch unless the config turned LoggerHook's log_metric_by_epoch off,
+    # which shows as validation steps beyond the last epoch.
+    val_steps = {step for points in val.values() for step in points}
+    val_unit = 'epoch' if epochs and val_steps and max(val_steps) <= max(epochs) else 'iteration'
+    return ({k: sorted(v.items()) for k, v in train.items()}, {k: sorted(v.items()) for k, v in val.items()},
+            val_unit)
 
 
 def is_defined(points: List[Tuple[int, float]]) -> bool:
@@ -48,7 +62,8 @@ def is_defined(points: List[Tuple[int, float]]) -> bool:
     return any(value != -1 and not math.isnan(value) for _, value in points)
 
 
-def plot(series: Dict[str, List[Tuple[int, float]]], out: Path, title: str) -> None:
+def plot(series: Series, units: Dict[str, str], out: Path, title: str) -> None:
+    """One panel per series, its x axis labelled with ``units[name]`` ('iteration' or 'epoch')."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -60,7 +75,7 @@ def plot(series: Dict[str, List[Tuple[int, float]]], out: Path, title: str) -> N
     for ax, (name, points) in zip(axes.flat, series.items()):
         ax.plot([p[0] for p in points], [p[1] for p in points], marker='o' if len(points) < 30 else None)
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel('step')  # as logged: iterations; epochs for epoch-based validation
+        ax.set_xlabel(units[name])
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -74,7 +89,7 @@ def main() -> None:
     parser.add_argument('--keys', nargs='+', help='curves to draw (default: every loss, lr and validation metric)')
     parser.add_argument('--out', type=Path, help='PNG to write (default: <work_dir>/curves.png)')
     args = parser.parse_args()
-    train, val = read_scalars(args.work_dir)
+    train, val, val_unit = read_scalars(args.work_dir)
     available = {**train, **val}
     if args.keys:
         unknown = [k for k in args.keys if k not in available]
@@ -84,9 +99,10 @@ def main() -> None:
     else:
         chosen = {k: v for k, v in train.items() if k.startswith('loss') or k == 'lr'}
         chosen.update({k: v for k, v in val.items() if is_defined(v)})
+    units = {name: 'iteration' if name in train else val_unit for name in chosen}
     out = args.out or args.work_dir / 'curves.png'
-    plot(chosen, out, str(args.work_dir))
-    print(f'wrote {out} ({", ".join(chosen)})')
+    plot(chosen, units, out, str(args.work_dir))
+    print(f'wrote {out} ({", ".join(chosen)}); x axis: {", ".join(f"{n}: {u}" for n, u in units.items())}')
 
 
 if __name__ == '__main__':
