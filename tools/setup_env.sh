@@ -38,7 +38,7 @@ stack_settings() {
             # mmcv 2.1.0's setup.py imports pkg_resources in a way setuptools >= 70 breaks.
             BUILD_SETUPTOOLS='setuptools<70' COMPILE_COST='15-25 min' ;;
         legacy)
-            VENV="${CONVMLP_VENV:-$ROOT/.venv-legacy}" PYTHONS=3.8 PY_DEFAULT=python3.8
+            VENV="${CONVMLP_VENV:-$ROOT/.venv-legacy}" PYTHONS='3.8 3.9' PY_DEFAULT=python3.8
             # OpenMMLab's prebuilt mmcv 2.1.0 wheels stop at torch 2.1, and mmdet 3.3 refuses mmcv >= 2.2.
             # numpy 1.24 is the last release for Python 3.8.
             TORCH_VERSION=2.1.2 TORCHVISION_VERSION=0.16.2 NUMPY='numpy==1.24.4'
@@ -73,7 +73,7 @@ py_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/de
 if [ "$STACK" = --cache-status ]; then
     for stack in "${STACKS[@]}"; do
         stack_settings "$stack"
-        version="$PYTHONS"
+        version="${PY_DEFAULT#python}"
         [ "$stack" = pinned ] && { version="$(py_version "${PYTHON:-$PY_DEFAULT}")" || version=3.11; }
         dir="$(wheel_dir "cp${version/./}")"
         state="NOT cached: compiling it costs $COMPILE_COST on 2 cores"
@@ -92,7 +92,7 @@ find_python() {
     if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
     if py_version "$PY_DEFAULT" >/dev/null; then echo "$PY_DEFAULT"; return; fi
     local found
-    found="$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")/versions/$PYTHONS".*/bin/python 2>/dev/null \
+    found="$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")/versions/${PY_DEFAULT#python}".*/bin/python 2>/dev/null \
         | tail -n1)" || true
     [ -n "$found" ] && echo "$found"
 }
@@ -101,11 +101,13 @@ if [ ! -x "$VENV/bin/python" ]; then
     [ -n "$PY" ] || { log "needs Python $PYTHONS: none found as $PY_DEFAULT or under pyenv (set PYTHON=...)"; exit 1; }
     version="$(py_version "$PY")" || { log "$PY does not run"; exit 1; }
     if [[ " $PYTHONS " != *" $version "* ]]; then
-        case "$version" in
-            3.8|3.9) hint='the legacy stack (torch 2.1.2) fits it: tools/setup_env.sh legacy' ;;
-            *) hint="use one of them (PYTHON=python3.11 tools/setup_env.sh $STACK)" ;;
-        esac
-        log "$PY is Python $version; the $STACK stack runs on Python $PYTHONS; $hint"
+        fits=()
+        for stack in "${STACKS[@]}"; do
+            (stack_settings "$stack" && [[ " $PYTHONS " == *" $version "* ]]) && fits+=("tools/setup_env.sh $stack")
+        done
+        hint="set PYTHON= to one of them"
+        [ ${#fits[@]} -gt 0 ] && hint="$hint, or use the stack that runs on Python $version: ${fits[*]}"
+        log "$PY is Python $version; the $STACK stack runs on Python ${PYTHONS// /, }; $hint"
         exit 1
     fi
     log "creating virtual environment at $VENV with $PY (Python $version)"
