@@ -39,8 +39,10 @@ setup(
     # tools/setup_env.sh legacy on 3.8, onedl on 3.10, pinned on 3.11, newest on 3.13).
     python_requires='>=3.8',
     packages=find_packages(include=['convmlp_mm', 'convmlp_mm.*']),
-    # model-index.yml imports configs/*/metafile.yml: mim's search reads both.
-    package_data={'convmlp_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml']},
+    # model-index.yml imports configs/*/metafile.yml: mim's search reads both. One pattern per folder depth:
+    # setuptools < 62.3 (Python 3.8's venvs come with 56) does not expand `**`.
+    package_data={'convmlp_mm': ['.mim/model-index.yml'] + [f'.mim/configs/{"*/" * depth}*.{ext}'
+                                                            for depth in range(6) for ext in ('py', 'yml')]},
     # As mmdet does, torch, mmcv and mmengine are not forced: the OneDL fork provides the same modules under
     # other distribution names (onedl-mmcv, onedl-mmengine), which pip would not see and would overwrite.
     # `import convmlp_mm` checks them (convmlp_mm/compat.py: torch>=2.1, mmengine>=0.10, mmcv>=2.0).

@@ -171,12 +171,6 @@ def test_mmcv_fuse_conv_bn_before_inference():
         assert _close(fast.switch_to_deploy()(x), want)
 
 
-def test_deploy_in_training_mode_is_refused():
-    model = ConvMLP()
-    with pytest.raises(RuntimeError, match='eval'):
-        model.switch_to_deploy()
-
-
 def test_deploy_after_loading_an_official_checkpoint(tmp_path):
     path = tmp_path / 'convmlp_s_imagenet.pth'
     official_file('s', path)

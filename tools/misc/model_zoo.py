@@ -70,7 +70,7 @@ def link_base(doc: Path) -> Path:
     """The folder the page's links are relative to: its own folder inside the repository; a copy outside it
     (a scratch copy, as tests/test_configs/test_metafile.py makes) gets the links of docs/, where the page lives."""
     folder = doc.resolve().parent
-    return folder if folder.is_relative_to(ROOT) else ROOT / 'docs'
+    return folder if folder == ROOT or ROOT in folder.parents else ROOT / 'docs'
 
 
 def speed_cell(ips: Optional[float]) -> str:
