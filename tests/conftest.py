@@ -119,6 +119,36 @@ def toy_options(data: Path, config: Path) -> list:
     return opts
 
 
+@pytest.fixture(scope='session')
+def trained_toy_detector(toy_coco, tmp_path_factory):
+    """``work_dir(config)``: the work dir of the toy detector ``config`` trained by tools/train.py on
+    :func:`toy_coco` with :func:`toy_options` (one epoch), once per session, shared by the tests that need a
+    trained toy detector (epoch_1.pth, last_checkpoint, the logs). Read it; write elsewhere."""
+    runs = {}
+
+    def work_dir(config: Path) -> Path:
+        config = Path(config)
+        if config not in runs:
+            work = tmp_path_factory.mktemp(f'trained_{config.stem}') / 'work'
+            run_tool('train.py', str(config), '--work-dir', str(work), '--cfg-options', *toy_options(toy_coco, config))
+            runs[config] = work
+        return runs[config]
+    return work_dir
+
+
+@pytest.fixture(scope='session')
+def upstream_mmdet_short_run(toy_coco, tmp_path_factory):
+    """mmdet's own tools/train.py on the short toy RetinaNet run of tests/test_tools/test_upstream.py
+    (``short_run_config``: 2 epochs of 4 iterations, a checkpoint per epoch, the checkpoint backend recorded),
+    once per session: (config, work dir, the finished process). Shared by the upstream resume test and the
+    analysis tools' tests; each checks the process. Read the work dir; write elsewhere."""
+    from .test_tools.test_upstream import run_upstream, short_run_config
+    folder = tmp_path_factory.mktemp('upstream_mmdet')
+    config = short_run_config('mmdet', toy_coco, folder, 'run.py')
+    work = folder / 'reference'
+    return config, work, run_upstream('mmdet', 'train.py', str(config), '--work-dir', str(work))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """After a run that included the fault-injection suite, a table: cases tried, passed, data lost."""
     reports = [r for outcome in ('passed', 'failed') for r in terminalreporter.stats.get(outcome, [])

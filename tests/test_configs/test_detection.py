@@ -117,9 +117,8 @@ def test_amp_on_a_cpu_without_native_bf16_is_a_clear_error(tmp_path):
 @pytest.mark.matrix
 @pytest.mark.e2e
 @pytest.mark.parametrize('config', [TOY, TOY_MASK], ids=['retinanet', 'mask_rcnn'])
-def test_train_checkpoint_test_round_trip(toy_coco, tmp_path, config):
-    work = tmp_path / 'work'
-    run_tool('train.py', str(config), '--work-dir', str(work), '--cfg-options', *toy_options(toy_coco, config))
+def test_train_checkpoint_test_round_trip(toy_coco, trained_toy_detector, tmp_path, config):
+    work = trained_toy_detector(config)  # tools/train.py with toy_options, once per session
     ckpt = work / 'epoch_1.pth'
     assert ckpt.is_file() and (work / 'last_checkpoint').read_text().strip().endswith('epoch_1.pth')
     out, vis = tmp_path / 'preds.pkl', tmp_path / 'vis'
@@ -136,10 +135,8 @@ def test_train_checkpoint_test_round_trip(toy_coco, tmp_path, config):
 
 
 @pytest.mark.e2e
-def test_demo_draws_detections(toy_coco, tmp_path):
-    work = tmp_path / 'work'
-    run_tool('train.py', str(TOY), '--work-dir', str(work), '--cfg-options', *toy_options(toy_coco, TOY),
-             'train_cfg.max_epochs=1')
+def test_demo_draws_detections(toy_coco, trained_toy_detector, tmp_path):
+    work = trained_toy_detector(TOY)  # the round trip's training run (toy_options: one epoch), shared
     image = toy_coco / 'val' / '00001.png'
     run_tool('demo.py', str(image), str(TOY), str(work / 'epoch_1.pth'), '--out-dir', str(tmp_path / 'out'))
     drawn = tmp_path / 'out' / 'vis' / '00001.png'

@@ -5,18 +5,16 @@ from pathlib import Path
 import pytest
 
 from ..conftest import onedl_stack
-from .test_upstream import run_upstream, short_run_config
+from .test_upstream import run_upstream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.matrix]
 
 
 @pytest.fixture(scope='module')
-def trained(toy_coco, tmp_path_factory):
-    """A RetinaNet-ConvMLP-S trained for 8 iterations by mmdet's own train.py: config, checkpoint, work dir."""
-    folder = tmp_path_factory.mktemp('analysis')
-    config = short_run_config('mmdet', toy_coco, folder, 'run.py', record_backend=False)
-    work = folder / 'work'
-    proc = run_upstream('mmdet', 'train.py', str(config), '--work-dir', str(work))
+def trained(upstream_mmdet_short_run):
+    """A RetinaNet-ConvMLP-S trained for 8 iterations by mmdet's own train.py: config, checkpoint, work dir
+    (the run tests/test_tools/test_upstream.py resumes against, made once per session: tests/conftest.py)."""
+    config, work, proc = upstream_mmdet_short_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     return config, work / 'epoch_2.pth', work
 

@@ -106,9 +106,12 @@ def assert_equal_weights(want: dict, got: dict) -> None:
 @pytest.mark.parametrize('lib', sorted(TOY))
 def test_upstream_train_resume_after_sigkill_and_test(lib, tmp_path, request):
     data = data_for(lib, request)
-    reference = tmp_path / 'reference'
-    cfg = short_run_config(lib, data, tmp_path, 'run.py')
-    proc = run_upstream(lib, 'train.py', str(cfg), '--work-dir', str(reference))
+    if lib == 'mmdet':  # the same run as the analysis tools' (tests/test_tools/test_analysis_tools.py), once
+        cfg, reference, proc = request.getfixturevalue('upstream_mmdet_short_run')
+    else:
+        reference = tmp_path / 'reference'
+        cfg = short_run_config(lib, data, tmp_path, 'run.py')
+        proc = run_upstream(lib, 'train.py', str(cfg), '--work-dir', str(reference))
     if lib == 'mmseg' and onedl_stack():
         # The fork's mmsegmentation is distributed as onedl-mmsegmentation, and mmengine resolves `mmseg::`
         # bases by the distribution name before any import the config names: mmseg's own train.py cannot read

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
 # The package of this checkout (also where it is not installed), report.py beside this file and
@@ -130,11 +130,16 @@ def synthetic_batch(task: str, height: int, width: int, images: int, device: str
     return dict(inputs=inputs, data_samples=samples)
 
 
-def build(task: str, backbone: str, folder: Path, device: str, with_cp: bool = False):
+def build(task: str, backbone: str, folder: Path, device: str, with_cp: bool = False,
+          size: Optional[Tuple[int, int]] = None):
     """The model with random weights. Detectors keep every detection (score threshold 0): with random weights
-    few pass the configs' 0.05, and the outputs compared below must not be empty."""
+    few pass the configs' 0.05, and the outputs compared below must not be empty. With ``size`` (height, width
+    of the measured images), segmentors pad training batches to it instead of the configs' 512x512 crop: the
+    same at full size, and a dry run's toy images stay toy-sized."""
     from mmengine.model import revert_sync_batchnorm
     cfg = model_config(task, backbone, folder)
+    if size and task == 'semantic_fpn' and cfg.model.data_preprocessor.get('size'):
+        cfg.model.data_preprocessor.size = tuple(size)
     test_cfg = cfg.model.get('test_cfg') or {}
     for stage in [test_cfg, test_cfg.get('rcnn')]:
         if stage and 'score_thr' in stage:
@@ -177,7 +182,7 @@ def measure_train(report: Report, args, device: str, folder: Path) -> None:
                     if reason or not report.time_left():
                         report.add('train', row, skipped=reason or 'time budget spent')
                         continue
-                    model = build(task, backbone, folder, device, with_cp)
+                    model = build(task, backbone, folder, device, with_cp, size=(height, width))
                     model.train()
                     wrapper = optim_wrapper(model, precision, device)
 
