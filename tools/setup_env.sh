@@ -123,6 +123,28 @@ pipq() {
 # for a newer one on purpose.
 [ "$STACK" = newest ] && export PIP_CONSTRAINT=/dev/null
 
+# The sdist from the index pip uses, checked against the index's sha256. Not `pip download`: it runs the sdist's
+# setup.py for metadata first, and mmcv 2.1.0's fails on Python >= 3.13 (its get_version reads a name that
+# exec() wrote into locals(), which PEP 667 made a snapshot); the compile step below patches that.
+fetch_sdist() {
+    local index="${PIP_INDEX_URL:-$("$VENV/bin/python" -m pip config get global.index-url 2>/dev/null || true)}"
+    "$VENV/bin/python" - "$1" "$2" "$3" "${index:-https://pypi.org/simple}" <<'PY'
+import hashlib, json, re, sys, urllib.request
+name, version, dest, index = sys.argv[1:]
+project = re.sub(r'[-_.]+', '-', name).lower()
+request = urllib.request.Request(f'{index.rstrip("/")}/{project}/',
+                                 headers={'Accept': 'application/vnd.pypi.simple.v1+json'})
+files = json.load(urllib.request.urlopen(request, timeout=180))['files']
+names = {f'{project}-{version}.tar.gz', f'{project.replace("-", "_")}-{version}.tar.gz'}  # old and new sdist names
+entry = next(f for f in files if f['filename'].lower() in names)
+data = urllib.request.urlopen(entry['url'], timeout=600).read()
+if hashlib.sha256(data).hexdigest() != entry['hashes']['sha256']:
+    sys.exit(f'{entry["filename"]}: sha256 differs from the index')
+with open(f'{dest}/{entry["filename"]}', 'wb') as out:
+    out.write(data)
+PY
+}
+
 stamp_of() {
     cat "$ROOT/tools/setup_env.sh" "$ROOT/requirements/"*.txt "$ROOT/setup.py" | sha256sum | cut -d' ' -f1
 }
@@ -158,10 +180,13 @@ if ! compgen -G "$WHEELS/$WHEEL_GLOB" >/dev/null; then
     log "compiling $MMCV_DIST $MMCV_VERSION with ops against torch $TORCH_VERSION ($COMPILE_COST on 2 cores)"
     pipq install "$BUILD_SETUPTOOLS" wheel ninja
     rm -rf "$WHEELS.tmp" && mkdir -p "$WHEELS" "$WHEELS.tmp"
-    pipq download --no-deps --no-binary :all: --no-build-isolation "$MMCV_DIST==$MMCV_VERSION" -d "$WHEELS.tmp"
+    fetch_sdist "$MMCV_DIST" "$MMCV_VERSION" "$WHEELS.tmp"
     tar -xzf "$WHEELS.tmp"/*.tar.gz -C "$WHEELS.tmp"
     SRC="$(find "$WHEELS.tmp" -mindepth 1 -maxdepth 1 -type d | head -n1)"
     sed -i "s/-std=c++1[47]/-std=$MMCV_CXX_STD/g; s/-std=c++20/-std=$MMCV_CXX_STD/g" "$SRC/setup.py"
+    # Python >= 3.13 (PEP 667): exec() into an explicit namespace instead of the function's locals().
+    sed -i "s/exec(compile(f.read(), version_file, 'exec'))/exec(compile(f.read(), version_file, 'exec'), globals())/; \
+            s/return locals()\['__version__'\]/return globals()['__version__']/" "$SRC/setup.py"
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" FORCE_CUDA=0 \
         pipq wheel --no-build-isolation --no-deps --no-cache-dir "$SRC" -w "$WHEELS.tmp"
     mv "$WHEELS.tmp"/$WHEEL_GLOB "$WHEELS"/ && rm -rf "$WHEELS.tmp"
