@@ -6,6 +6,7 @@ NaN loss); they are a few iterations on tiny toy sets, to keep CI time in check.
 """
 import importlib.util
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -258,8 +259,9 @@ def test_code_running_checkpoint_is_refused_with_one_clear_message(door, toy_coc
     assert proc.returncode != 0
     assert not marker.exists()
     message = f'{bad} was not loaded: it refers to'
-    # the globals the pickle refers to: what RunsCode.__reduce__ wrote
-    assert f'{message} pathlib.Path, pathlib.PosixPath,' in proc.stderr, proc.stderr[-2000:]
+    # the globals the pickle refers to: what RunsCode.__reduce__ wrote (Python 3.13 defines them in pathlib._local)
+    path, posix = (f'{cls.__module__}.{cls.__qualname__}' for cls in (pathlib.Path, pathlib.PosixPath))
+    assert f'{message} {path}, {posix},' in proc.stderr, proc.stderr[-2000:]
     assert ('weights_only=False' not in proc.stderr
             and 'docs/training.md#checkpoints-that-hold-other-objects' in proc.stderr)
     if door.startswith('our'):
