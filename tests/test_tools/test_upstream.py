@@ -6,11 +6,10 @@ NaN loss); they are a few iterations on tiny toy sets, to keep CI time in check.
 """
 import importlib.util
 import os
-import pathlib
 import signal
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PosixPath
 
 import numpy as np
 import pytest
@@ -260,7 +259,7 @@ def test_code_running_checkpoint_is_refused_with_one_clear_message(door, toy_coc
     assert not marker.exists()
     message = f'{bad} was not loaded: it refers to'
     # the globals the pickle refers to: what RunsCode.__reduce__ wrote (Python 3.13 defines them in pathlib._local)
-    path, posix = (f'{cls.__module__}.{cls.__qualname__}' for cls in (pathlib.Path, pathlib.PosixPath))
+    path, posix = (f'{cls.__module__}.{cls.__qualname__}' for cls in (Path, PosixPath))
     assert f'{message} {path}, {posix},' in proc.stderr, proc.stderr[-2000:]
     assert ('weights_only=False' not in proc.stderr
             and 'docs/training.md#checkpoints-that-hold-other-objects' in proc.stderr)
