@@ -166,9 +166,11 @@ fi
 
 start=$(date +%s)
 mkdir -p "$DOWNLOADS"
-# Downloads are kept, so that a fresh clone (or CI) installs these GB-sized wheels from disk.
+# Downloads are kept, so that a fresh clone (or CI) installs these GB-sized wheels from disk; not also in pip's
+# own cache, which would hold a second copy of every torch and CUDA wheel (3-4 GB per stack: a machine that set
+# up all four stacks, then ran CI in a clean clone, ran out of disk).
 TORCH_REQS=("torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "$NUMPY")
-pipq download -d "$DOWNLOADS" "${TORCH_REQS[@]}"
+pipq download --no-cache-dir -d "$DOWNLOADS" "${TORCH_REQS[@]}"
 pipq install --find-links "$DOWNLOADS" "${TORCH_REQS[@]}"
 
 # mmcv has no wheel for these torch versions on the registry; build it with the compiled ops (build isolation
