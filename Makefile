@@ -41,8 +41,13 @@ demo-cls: env
 		--work-dir work_dirs/toy_convmlp_s_cls
 	$(PY) tools/analysis_tools/plot_curves.py work_dirs/toy_convmlp_s_cls
 
+# One test worker per core (pytest-xdist; TEST_WORKERS=0 runs the tests in this one process), given a whole test
+# file at a time, so that a file's tests share its module fixtures (session ones, the toy sets and trained toy
+# detectors, are made once per worker).
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadfile
 test: env
-	$(PY) -m pytest --junitxml=work_dirs/matrix/pinned.xml
+	$(PY) -m pytest $(XDIST) --junitxml=work_dirs/matrix/pinned.xml
 
 # The other stacks of the test matrix (docs/get_started.md, Tested environments: legacy on Python 3.8, onedl on
 # 3.10, newest on 3.13): each is set up by tools/setup_env.sh STACK in .venv-STACK (cached like .venv), then runs
@@ -57,6 +62,6 @@ test-matrix:
 	@for stack in $(STACKS); do \
 		start=$$(date +%s); bash tools/setup_env.sh $$stack && \
 		echo "== stack $$stack (set up in $$(( $$(date +%s) - start )) s)" && .venv-$$stack/bin/python -m pytest \
-			-m matrix --junitxml=work_dirs/matrix/$$stack.xml || exit 1; \
+			$(XDIST) -m matrix --junitxml=work_dirs/matrix/$$stack.xml || exit 1; \
 		if [ "$(DROP_VENVS)" = 1 ]; then rm -rf .venv-$$stack; fi; \
 	done

@@ -1,9 +1,17 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+# Under pytest-xdist (`make test`: a worker per core), each worker and the tools it starts get an equal share of the
+# cores for torch, set before torch is imported: with every worker's OpenMP pool sized to the whole machine, the
+# pools would spin against each other. A thread count the user set is kept.
+if 'PYTEST_XDIST_WORKER_COUNT' in os.environ and 'OMP_NUM_THREADS' not in os.environ:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    os.environ['OMP_NUM_THREADS'] = str(max(1, _cores // int(os.environ['PYTEST_XDIST_WORKER_COUNT'])))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -174,6 +174,9 @@ def measure_train(report: Report, args, device: str, folder: Path) -> None:
         batch = synthetic_batch(task, height, width, images, device)
         for backbone in args.backbones:
             for with_cp in (False, True):
+                # one model per (task, backbone, with_cp), its precisions timed in turn, each with a fresh
+                # optimizer: building a full-size detector costs more than the steps timed on it
+                model = None
                 for precision in PRECISIONS:
                     row = dict(task=task, backbone=backbone, precision=precision, with_cp=with_cp,
                                input=f'{images}x{height}x{width}')
@@ -183,8 +186,8 @@ def measure_train(report: Report, args, device: str, folder: Path) -> None:
                     if reason or not report.time_left():
                         report.add('train', row, skipped=reason or 'time budget spent')
                         continue
-                    model = build(task, backbone, folder, device, with_cp, size=(height, width))
-                    model.train()
+                    if model is None:
+                        model = build(task, backbone, folder, device, with_cp, size=(height, width)).train()
                     wrapper = optim_wrapper(model, precision, device)
 
                     def step(model=model, wrapper=wrapper) -> None:
@@ -192,8 +195,9 @@ def measure_train(report: Report, args, device: str, folder: Path) -> None:
                     seconds = median_time(step, device, warmup=args.warmup, repeats=args.repeats)
                     peak = peak_memory_mb(step, device) if device == 'cuda' else float('nan')
                     report.add('train', dict(row, step_s=seconds, images_per_s=images / seconds, peak_mb=peak))
-                    del model, wrapper
-                    _free(device)
+                    del wrapper
+                del model
+                _free(device)
 
 
 def _predictions(model, batch: dict, precision: str, device: str) -> list:
