@@ -41,10 +41,11 @@ demo-cls: env
 		--work-dir work_dirs/toy_convmlp_s_cls
 	$(PY) tools/analysis_tools/plot_curves.py work_dirs/toy_convmlp_s_cls
 
-# One test worker per core (pytest-xdist; TEST_WORKERS=0 runs the tests in this one process), given a whole test
-# file at a time, so that a file's tests share its module fixtures (session ones, the toy sets and trained toy
+# One test worker per CPU that nproc counts (pytest-xdist; its `-n auto` counts physical cores where psutil is
+# installed: one on a 2-vCPU machine whose vCPUs are SMT siblings; TEST_WORKERS=0 runs the tests in this one
+# process), each given a whole test file at a time, so that a file's tests share its module fixtures (session ones, the toy sets and trained toy
 # detectors, are made once per worker).
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= $(shell nproc)
 XDIST = -n $(TEST_WORKERS) --dist loadfile
 test: env
 	$(PY) -m pytest $(XDIST) --junitxml=work_dirs/matrix/pinned.xml
