@@ -43,8 +43,8 @@ demo-cls: env
 
 # One test worker per CPU that nproc counts (pytest-xdist; its `-n auto` counts physical cores where psutil is
 # installed: one on a 2-vCPU machine whose vCPUs are SMT siblings; TEST_WORKERS=0 runs the tests in this one
-# process), each given a whole test file at a time, so that a file's tests share its module fixtures (session ones, the toy sets and trained toy
-# detectors, are made once per worker).
+# process), each given a whole test file at a time, so that a file's tests share its module fixtures (session
+# ones, the toy sets and trained toy detectors, are made once per worker).
 TEST_WORKERS ?= $(shell nproc)
 XDIST = -n $(TEST_WORKERS) --dist loadfile
 test: env
