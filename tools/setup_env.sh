@@ -178,7 +178,6 @@ pipq install --find-links "$DOWNLOADS" "${TORCH_REQS[@]}"
 PYTAG="$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
 WHEELS="$(wheel_dir "$PYTAG")"
 WHEEL_GLOB="${MMCV_DIST//-/_}-$MMCV_VERSION-*.whl"
-mkdir -p "$WHEELS"
 # One compile per wheel on the machine: a second set-up of the same stack (CI in its clone while a developer's
 # runs, say) waits for the first one's wheel instead of compiling it again beside it.
 exec 9>"$WHEELS.lock"
@@ -189,7 +188,7 @@ fi
 if ! compgen -G "$WHEELS/$WHEEL_GLOB" >/dev/null; then
     log "compiling $MMCV_DIST $MMCV_VERSION with ops against torch $TORCH_VERSION ($COMPILE_COST on 2 cores)"
     pipq install "$BUILD_SETUPTOOLS" wheel ninja
-    rm -rf "$WHEELS.tmp" && mkdir -p "$WHEELS.tmp"
+    rm -rf "$WHEELS.tmp" && mkdir -p "$WHEELS" "$WHEELS.tmp"
     fetch_sdist "$MMCV_DIST" "$MMCV_VERSION" "$WHEELS.tmp"
     tar -xzf "$WHEELS.tmp"/*.tar.gz -C "$WHEELS.tmp"
     SRC="$(find "$WHEELS.tmp" -mindepth 1 -maxdepth 1 -type d | head -n1)"
