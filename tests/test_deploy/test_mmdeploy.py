@@ -5,28 +5,19 @@ mmdeploy's configs/<codebase>/*_onnxruntime_dynamic.py compose them: its wheel c
 
 mmdeploy is installed on the `legacy` stack (torch 2.1, as its users run it; requirements/legacy.txt). Where it is
 not installed the test says so and skips; docs/deployment.md says what newer torch needs."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
-from convmlp_mm.checkpoint_safety import load_checkpoint_file
 from convmlp_mm.deploy import pair_detections
 
-from ..conftest import ROOT, random_checkpoint
+from ..conftest import ROOT
+from .test_onnx_models import CONFIGS, decisive_checkpoint  # the toy models and weights of our own ONNX route
 
 pytestmark = [pytest.mark.e2e, pytest.mark.matrix]
 
-CONFIGS = {
-    'retinanet': 'configs/detection/toy/retinanet_convmlp_s_fpn_toy.py',
-    'mask_rcnn': 'configs/detection/toy/mask_rcnn_convmlp_s_fpn_toy.py',
-    'semantic_fpn': 'configs/segmentation/toy/fpn_convmlp_s_toy.py',
-}
-#: The layers that decide scores and classes get weights that spread their outputs (no near-ties).
-DECISIVE = {'retinanet': ('bbox_head.retina_cls',), 'semantic_fpn': ('decode_head.conv_seg',),
-            'mask_rcnn': ('rpn_head.rpn_cls', 'roi_head.bbox_head.fc_cls', 'roi_head.mask_head.conv_logits')}
+MODELS = ('mask_rcnn', 'retinanet', 'semantic_fpn')
 DETECTION_OUTPUT = dict(
     output_names=['dets', 'labels'],
     dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'}, 'dets': {0: 'batch', 1: 'num_dets'},
@@ -54,17 +45,6 @@ def deploy_config(name: str) -> Config:
     return Config(dict(onnx_config=onnx, codebase_config=codebase, backend_config=dict(type='onnxruntime')))
 
 
-def decisive_checkpoint(name: str, path: Path) -> Path:
-    random_checkpoint(CONFIGS[name], path)
-    ckpt = load_checkpoint_file(path)
-    generator = torch.Generator().manual_seed(0)
-    for key in [k for k in ckpt['state_dict'] if k.startswith(DECISIVE[name])]:
-        shape = ckpt['state_dict'][key].shape
-        ckpt['state_dict'][key] = torch.randn(shape, generator=generator) * (0.3 if key.endswith('weight') else 1.0)
-    torch.save(ckpt, path)
-    return path
-
-
 def pytorch_prediction(name: str, config: str, checkpoint: str, image: np.ndarray):
     if name == 'semantic_fpn':
         from mmseg.apis import inference_model, init_model
@@ -73,7 +53,7 @@ def pytorch_prediction(name: str, config: str, checkpoint: str, image: np.ndarra
     return inference_detector(init_detector(config, checkpoint, device='cpu'), image)
 
 
-@pytest.mark.parametrize('name', sorted(CONFIGS))
+@pytest.mark.parametrize('name', MODELS)
 def test_mmdeploy_exports_to_onnxruntime_with_the_pytorch_outputs(name, tmp_path):
     pytest.importorskip('mmdeploy', reason='mmdeploy is installed on the legacy stack (requirements/legacy.txt)')
     from mmdeploy.apis import torch2onnx
