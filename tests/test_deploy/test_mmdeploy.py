@@ -17,31 +17,26 @@ from .test_onnx_models import CONFIGS, decisive_checkpoint  # the toy models and
 
 pytestmark = [pytest.mark.e2e, pytest.mark.matrix]
 
-MODELS = ('mask_rcnn', 'retinanet', 'semantic_fpn')
-DETECTION_OUTPUT = dict(
-    output_names=['dets', 'labels'],
-    dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'}, 'dets': {0: 'batch', 1: 'num_dets'},
-                  'labels': {0: 'batch', 1: 'num_dets'}})
+#: The ONNX outputs of each model, as mmdeploy's detection, instance-seg and segmentation configs name them.
+OUTPUTS = {'mask_rcnn': ['dets', 'labels', 'masks'], 'retinanet': ['dets', 'labels'], 'semantic_fpn': ['output']}
+IMAGE_AXES = {0: 'batch', 2: 'height', 3: 'width'}
 
 
 def deploy_config(name: str) -> Config:
     """mmdeploy's <codebase>/*_onnxruntime_dynamic.py, composed."""
+    segmentation = name == 'semantic_fpn'
+    axes = {'input': IMAGE_AXES, **{output: IMAGE_AXES if segmentation else {0: 'batch', 1: 'num_dets'}
+                                    for output in OUTPUTS[name]}}
     onnx = dict(type='onnx', export_params=True, keep_initializers_as_inputs=False, opset_version=11,
-                save_file='end2end.onnx', input_names=['input'], input_shape=None, optimize=True)
-    if name == 'semantic_fpn':
-        onnx.update(output_names=['output'], dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
-                                                           'output': {0: 'batch', 2: 'height', 3: 'width'}})
+                save_file='end2end.onnx', input_names=['input'], output_names=OUTPUTS[name], input_shape=None,
+                optimize=True, dynamic_axes=axes)
+    if segmentation:
         codebase = dict(type='mmseg', task='Segmentation', with_argmax=True)
-    else:
-        onnx.update(DETECTION_OUTPUT)
+    else:  # export_postprocess_mask: instance-seg's setting; only mask heads read it
         codebase = dict(type='mmdet', task='ObjectDetection', model_type='end2end',
                         post_processing=dict(score_threshold=0.05, confidence_threshold=0.005, iou_threshold=0.5,
                                              max_output_boxes_per_class=200, pre_top_k=5000, keep_top_k=100,
-                                             background_label_id=-1))
-        if name == 'mask_rcnn':
-            onnx['output_names'] = ['dets', 'labels', 'masks']
-            onnx['dynamic_axes'] = dict(onnx['dynamic_axes'], masks={0: 'batch', 1: 'num_dets'})
-            codebase['post_processing']['export_postprocess_mask'] = False
+                                             background_label_id=-1, export_postprocess_mask=False))
     return Config(dict(onnx_config=onnx, codebase_config=codebase, backend_config=dict(type='onnxruntime')))
 
 
@@ -53,14 +48,15 @@ def pytorch_prediction(name: str, config: str, checkpoint: str, image: np.ndarra
     return inference_detector(init_detector(config, checkpoint, device='cpu'), image)
 
 
-@pytest.mark.parametrize('name', MODELS)
+@pytest.mark.parametrize('name', sorted(OUTPUTS))
 def test_mmdeploy_exports_to_onnxruntime_with_the_pytorch_outputs(name, tmp_path):
     pytest.importorskip('mmdeploy', reason='mmdeploy is installed on the legacy stack (requirements/legacy.txt)')
     from mmdeploy.apis import torch2onnx
     from mmdeploy.apis.utils import build_task_processor
     config = str(ROOT / CONFIGS[name])
     checkpoint = str(decisive_checkpoint(name, tmp_path / 'model.pth'))
-    image = np.random.default_rng(0).integers(0, 255, (128, 160, 3), dtype=np.uint8)
+    height, width = 128, 160
+    image = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
     deploy = deploy_config(name)
     torch2onnx(image, str(tmp_path), 'end2end.onnx', deploy, Config.fromfile(config), checkpoint, 'cpu')
     processor = build_task_processor(Config.fromfile(config), deploy, 'cpu')
@@ -72,13 +68,13 @@ def test_mmdeploy_exports_to_onnxruntime_with_the_pytorch_outputs(name, tmp_path
 
     if name == 'semantic_fpn':
         map_pt, map_ort = want.pred_sem_seg.data.numpy(), got.pred_sem_seg.data.numpy()
-        assert map_pt.shape == map_ort.shape == (1, 128, 160)
+        assert map_pt.shape == map_ort.shape == (1, height, width)
         assert (map_pt == map_ort).mean() >= 0.99 and len(np.unique(map_pt)) > 1
         return
     pt, ort = want.pred_instances, got.pred_instances
     assert len(pt.scores) == len(ort.scores) > 0
     pairs = pair_detections(pt.labels.numpy(), pt.scores.numpy(), pt.bboxes.numpy(), ort.labels.numpy(),
-                            ort.scores.numpy(), ort.bboxes.numpy(), box_scale=160.0)
+                            ort.scores.numpy(), ort.bboxes.numpy(), box_scale=float(width))
     assert (pairs >= 0).all()
     np.testing.assert_allclose(ort.scores.numpy()[pairs], pt.scores.numpy(), atol=1e-3)
     np.testing.assert_allclose(ort.bboxes.numpy()[pairs], pt.bboxes.numpy(), atol=0.5)
