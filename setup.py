@@ -1,12 +1,9 @@
 """Packaging for convmlp_mm, the ConvMLP backbone as an OpenMMLab plugin."""
-import shutil
-import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
-MIM = ROOT / 'convmlp_mm' / '.mim'
 
 
 def read_version() -> str:
@@ -15,19 +12,6 @@ def read_version() -> str:
     return namespace['__version__']
 
 
-def carry_configs() -> None:
-    """Copy configs/ into convmlp_mm/.mim/ when a wheel or sdist is built (OpenMMLab's convention, as mmdet's
-    setup.py does), so that an install from them has the configs too. Editable installs and clones read
-    configs/ in place, so nothing is copied for them (or for pip's metadata steps)."""
-    if not any(cmd in sys.argv for cmd in ('bdist_wheel', 'sdist')):
-        return
-    shutil.rmtree(MIM, ignore_errors=True)
-    MIM.mkdir()
-    shutil.copytree(ROOT / 'configs', MIM / 'configs', ignore=shutil.ignore_patterns('__pycache__'))
-    shutil.copy(ROOT / 'model-index.yml', MIM / 'model-index.yml')
-
-
-carry_configs()
 setup(
     name='convmlp_mm',
     version=read_version(),
@@ -39,10 +23,13 @@ setup(
     # tools/setup_env.sh legacy on 3.8, onedl on 3.10, pinned on 3.11, newest on 3.13).
     python_requires='>=3.8',
     packages=find_packages(include=['convmlp_mm', 'convmlp_mm.*']),
-    # model-index.yml imports configs/*/metafile.yml: mim's search reads both. One pattern per folder depth:
-    # setuptools < 62.3 (Python 3.8's venvs come with 56) does not expand `**`.
-    package_data={'convmlp_mm': ['.mim/model-index.yml'] + [f'.mim/configs/{"*/" * depth}*.{ext}'
-                                                            for depth in range(6) for ext in ('py', 'yml')]},
+    # OpenMMLab's layout, which mim reads: convmlp_mm/.mim/ holds links to the clone's configs/, model-index.yml and
+    # tools/ (committed, so that a clone and a `setup.py develop` install have them as mmdet's develop mode makes
+    # them); a wheel or sdist carries copies of the files. model-index.yml imports configs/*/metafile.yml, and
+    # `mim train`/`mim test` run .mim/tools/train.py and test.py. One pattern per folder depth: setuptools < 62.3
+    # (Python 3.8's venvs come with 56) does not expand `**`.
+    package_data={'convmlp_mm': ['.mim/model-index.yml', '.mim/tools/*.py'] + [
+        f'.mim/configs/{"*/" * depth}*.{ext}' for depth in range(6) for ext in ('py', 'yml')]},
     # As mmdet does, torch, mmcv and mmengine are not forced: the OneDL fork provides the same modules under
     # other distribution names (onedl-mmcv, onedl-mmengine), which pip would not see and would overwrite.
     # `import convmlp_mm` checks them (convmlp_mm/compat.py: torch>=2.1, mmengine>=0.10, mmcv>=2.0).

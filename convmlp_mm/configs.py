@@ -1,5 +1,6 @@
 """Where this package's configs are: ``configs/`` of a clone (or an editable install), or the copy that a
-wheel carries in ``convmlp_mm/.mim/configs`` (OpenMMLab's convention, which ``mim`` also reads)."""
+wheel carries in ``convmlp_mm/.mim/configs`` (OpenMMLab's convention, which ``mim`` also reads; in a clone it is a
+link to ``configs/``)."""
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -7,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parent
 
 def configs_root() -> Path:
     """The folder that holds ``detection/``, ``segmentation/`` and ``classification/``: a clone's own
-    ``configs/`` first (a wheel built in the clone leaves a copy in ``.mim`` that may be older)."""
+    ``configs/`` first (the same files as its ``.mim/configs`` link, under the path users know)."""
     for root in (PACKAGE.parent / 'configs', PACKAGE / '.mim' / 'configs'):
         if (root / 'detection' / 'retinanet_convmlp_s_fpn.py').is_file():
             return root

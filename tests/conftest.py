@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,21 @@ def official_file(arch: str, path: Path, num_classes: int = 1000) -> dict:
     state = official_state_dict(arch, num_classes)
     torch.save(state, path)
     return state
+
+
+@pytest.fixture(scope='session')
+def wheel(tmp_path_factory) -> Path:
+    """The wheel `pip install .` builds, from a copy of the sources (building in place leaves build/ behind).
+    convmlp_mm/.mim/ links to configs/, model-index.yml and tools/, which the copy keeps as links."""
+    src = tmp_path_factory.mktemp('src')
+    for name in ('setup.py', 'README.md', 'model-index.yml'):
+        shutil.copy(ROOT / name, src / name)
+    for name in ('convmlp_mm', 'configs', 'tools'):
+        shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=shutil.ignore_patterns('__pycache__'))
+    out = tmp_path_factory.mktemp('dist')
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', str(src),
+                    '-w', str(out)], check=True, capture_output=True, text=True, timeout=600)
+    return next(out.glob('convmlp_mm-*.whl'))
 
 
 @pytest.fixture(scope='session')

@@ -204,6 +204,11 @@ exec 9>&-
 # One resolution for the local mmcv wheel and the stack (the mm* packages accept that mmcv). `wheel`: the
 # editable install below needs bdist_wheel, which setuptools < 70 (legacy's) does not have built in.
 pipq install --find-links "$DOWNLOADS" "$WHEELS"/$WHEEL_GLOB "${TORCH_REQS[@]}" wheel -r "$REQUIREMENTS"
+# requirements/<stack>-nodeps.txt: tools installed without their declared dependencies, which would change the
+# stack (openmim and onedl-mim require opendatalab, whose openxlab pins old setuptools, requests and tqdm); what
+# they import is in requirements/<stack>.txt.
+NODEPS="$ROOT/requirements/$STACK-nodeps.txt"
+if [ -f "$NODEPS" ]; then pipq install --no-deps -r "$NODEPS"; fi
 pipq install --no-deps --no-build-isolation -e "$ROOT"
 
 check_imports
