@@ -14,6 +14,11 @@ for inference ``switch_to_deploy()`` and mmcv's conv-BN fusion), ``:bf16`` (chan
 fusion as ``:fast``, under bf16 autocast, where ConvMLP's ``fast_inference`` runs the backbone in bf16;
 its share of the matmul rate is of the bf16 matmul rate), ``:compile`` (``:fast`` under ``torch.compile``)
 and ``:cp`` (gradient checkpointing, ``with_cp=True``). Without a variant the model runs as built.
+
+The runtimes a user would pick instead (``convmlp_mm/utils/runtimes.py``), for inference on the CPU, on the same
+weights, from the plain model (for ConvMLP its NCHW path): ``:ort`` (onnxruntime, fp32), ``:openvino`` and
+``:openvino-bf16`` (OpenVINO with an fp32 or bf16 inference precision), ``:inductor`` and ``:inductor-bf16``
+(``torch.compile`` with weight freezing, the latter under bf16 autocast).
 """
 import ctypes
 import json
@@ -44,14 +49,18 @@ PEERS = {
     'swin-t': dict(type='mmdet.SwinTransformer', embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
     'pvt-t': dict(type='mmdet.PyramidVisionTransformer', num_layers=(2, 2, 2, 2)),
 }
-VARIANTS = ('plain', 'fast', 'bf16', 'compile', 'cp')
+#: The variants another runtime runs, and the precision it is asked for.
+RUNTIME_VARIANTS = {'ort': None, 'openvino': None, 'openvino-bf16': torch.bfloat16, 'inductor': None,
+                    'inductor-bf16': torch.bfloat16}
+VARIANTS = ('plain', 'fast', 'bf16', 'compile', 'cp') + tuple(RUNTIME_VARIANTS)
+BF16_VARIANTS = ('bf16', 'openvino-bf16', 'inductor-bf16')
 MODES = ('infer', 'train')
 
 
 def _variant_args(variant: Optional[str], backbone_type: str) -> dict:
     if variant == 'cp':
         return dict(with_cp=True)
-    if variant == 'plain' and backbone_type.endswith('ConvMLP'):
+    if (variant == 'plain' or variant in RUNTIME_VARIANTS) and backbone_type.endswith('ConvMLP'):
         return dict(channels_last=False)
     return {}
 
@@ -86,14 +95,19 @@ def parse_target(target: str) -> Tuple[str, Optional[str]]:
     return name, variant or None
 
 
-def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Module:
-    """Build a target (random weights, no downloads) ready to run in ``mode`` on ``device``."""
+def build_target(target: str, mode: str = 'infer', device: str = 'cpu',
+                 example: Optional[torch.Tensor] = None) -> nn.Module:
+    """Build a target (random weights, no downloads) ready to run in ``mode`` on ``device``; another runtime's
+    target is compiled for inputs shaped like ``example``."""
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import MODELS
 
     if mode not in MODES:
         raise ValueError(f'unknown mode {mode!r}; choose one of {list(MODES)}')
     name, variant = parse_target(target)
+    if variant in RUNTIME_VARIANTS and (mode != 'infer' or not device.startswith('cpu') or example is None):
+        raise ValueError(f'{target!r}: the :{variant} variant measures inference on the CPU for a given input '
+                         f'(got mode {mode!r}, device {device!r})')
     if not name.startswith('convmlp'):
         # Only now: ConvMLP alone needs none of them (and mmdet needs mmcv's compiled ops).
         import mmdet.models  # noqa: F401  registers the peers and the detectors
@@ -122,6 +136,9 @@ def build_target(target: str, mode: str = 'infer', device: str = 'cpu') -> nn.Mo
             fuse_conv_bn(model)
     if variant == 'compile':
         model = torch.compile(model)
+    if variant in RUNTIME_VARIANTS:
+        from .runtimes import build_runtime
+        model = build_runtime(model, variant.split('-')[0], example, RUNTIME_VARIANTS[variant])
     return model
 
 
@@ -141,8 +158,9 @@ def count_macs(model: nn.Module, size: Tuple[int, int]) -> int:
 
 
 def target_dtype(target: str) -> Optional[torch.dtype]:
-    """The autocast dtype a target runs under (bf16 for ``:bf16``), or None for fp32."""
-    return torch.bfloat16 if parse_target(target)[1] == 'bf16' else None
+    """The dtype a target computes in (bf16 for ``:bf16``, ``:openvino-bf16``, ``:inductor-bf16``), or None for
+    fp32. Autocast to it (a no-op for onnxruntime and OpenVINO, which run their own precision)."""
+    return torch.bfloat16 if parse_target(target)[1] in BF16_VARIANTS else None
 
 
 def _synchronize(device: str) -> None:
@@ -237,13 +255,16 @@ def cpu_peak_memory_mb(target: str, size: Tuple[int, int], batch: int, mode: str
 
 
 def _child_peak(target: str, size: List[int], batch: int, mode: str) -> float:
-    model = build_target(target, mode, 'cpu')
-    step = make_step(model, torch.randn(batch, 3, *size), mode, target_dtype(target))
+    x = torch.randn(batch, 3, *size)
+    model = build_target(target, mode, 'cpu', example=x)
+    step = make_step(model, x, mode, target_dtype(target))
     step()  # the first call allocates lasting state (e.g. oneDNN's caches), not the step's memory
     return peak_memory_mb(step, 'cpu')
 
 
 def _eager_module(model: nn.Module) -> nn.Module:
+    """The eager module behind torch.compile or another runtime's compiled form."""
+    model = getattr(model, 'source', model)
     return getattr(model, '_orig_mod', model)
 
 
@@ -277,11 +298,11 @@ def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = '
     from ..engine import check_precision
     dtypes = [target_dtype(target) for target in targets]  # fails on a bad name before minutes on the good ones
     if torch.bfloat16 in dtypes:
-        check_precision(torch.device(device).type, torch.bfloat16, 'the :bf16 variant')
+        check_precision(torch.device(device).type, torch.bfloat16, 'the bf16 variants')
     rate_dtypes = {'fp32': torch.float32, **({'bf16': torch.bfloat16} if torch.bfloat16 in dtypes else {})}
     rates = {name: matmul_gflops(device, dtype=dtype) for name, dtype in rate_dtypes.items()}
     x = torch.randn(batch, 3, *size, device=device)
-    models = [build_target(target, mode, device) for target in targets]
+    models = [build_target(target, mode, device, example=x) for target in targets]
     latencies = [median_time(make_step(model, x, mode, dtype), device, warmup, repeats)
                  for model, dtype in zip(models, dtypes)]
     # The rate is what the device can reach, so keep the better of a reading before and one after the

@@ -5,13 +5,17 @@
     python tools/analysis_tools/benchmark.py convmlp-s:plain convmlp-s:fast --mode train --size 800 1333 --batch 1
     # fp32 against bf16 (CPUs with avx512_bf16 or AMX, GPUs from sm80)
     python tools/analysis_tools/benchmark.py convmlp-s:fast convmlp-s:bf16 --size 224 --batch 8
+    # ours against the runtimes users pick instead, on the same weights (CPU inference)
+    python tools/analysis_tools/benchmark.py convmlp-s convmlp-s:fast convmlp-s:ort convmlp-s:openvino \
+        convmlp-s:inductor convmlp-s:bf16 convmlp-s:openvino-bf16 convmlp-s:inductor-bf16 --size 800 1333
     # ConvMLP against peers from the installed libraries
     python tools/analysis_tools/benchmark.py convmlp-s convmlp-m convmlp-l resnet18 resnet50 swin-t pvt-t \
         --baseline resnet50
     # a whole config (classifier: to logits; detector/segmentor: backbone + neck)
     python tools/analysis_tools/benchmark.py configs/detection/retinanet_convmlp_s_fpn.py --size 800 1333
 
-Targets, variants (``:plain``, ``:fast``, ``:bf16``, ``:compile``, ``:cp``) and how memory is measured are described in
+Targets, variants (``:plain``, ``:fast``, ``:bf16``, ``:compile``, ``:cp``; ``:ort``, ``:openvino``, ``:inductor`` and their
+bf16 forms) and how memory is measured are described in
 ``convmlp_mm/utils/benchmark.py``. The last column is each target's images/s over the baseline's (the first
 target unless ``--baseline`` names another), measured in this run.
 """
@@ -49,7 +53,7 @@ def main() -> None:
     try:
         rates, results = run(args.targets, size, batch=args.batch, mode=args.mode, device=args.device,
                              warmup=args.warmup, repeats=args.repeats)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ImportError) as err:
         raise SystemExit(f'error: {err}')
     rate_text = ', '.join(f'{name} {rate:.1f}' for name, rate in rates.items())
     print(f'device: {describe_device(args.device)}, torch {torch.__version__}; matmul rate (GFLOP/s) '
