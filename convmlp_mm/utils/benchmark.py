@@ -298,7 +298,8 @@ def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = '
     from ..engine import check_precision
     dtypes = [target_dtype(target) for target in targets]  # fails on a bad name before minutes on the good ones
     if torch.bfloat16 in dtypes:
-        check_precision(torch.device(device).type, torch.bfloat16, 'the bf16 variants')
+        bf16 = [target for target, dtype in zip(targets, dtypes) if dtype == torch.bfloat16]
+        check_precision(torch.device(device).type, torch.bfloat16, f'benchmark target {", ".join(bf16)}')
     rate_dtypes = {'fp32': torch.float32, **({'bf16': torch.bfloat16} if torch.bfloat16 in dtypes else {})}
     rates = {name: matmul_gflops(device, dtype=dtype) for name, dtype in rate_dtypes.items()}
     x = torch.randn(batch, 3, *size, device=device)

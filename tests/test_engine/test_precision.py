@@ -277,8 +277,8 @@ def test_unsupported_precision_is_refused_with_the_reason(no_native_bf16):
             pass
     with pytest.raises(UnsupportedPrecisionError, match="optim_wrapper.dtype='bfloat16'"):
         AutocastOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
-    with pytest.raises(UnsupportedPrecisionError, match='the :bf16 variant'):
-        run_benchmark(['convmlp-s:fast', 'convmlp-s:bf16'], (64, 64))
+    with pytest.raises(UnsupportedPrecisionError, match='target convmlp-s:bf16, convmlp-s:inductor-bf16: bf16'):
+        run_benchmark(['convmlp-s:fast', 'convmlp-s:bf16', 'convmlp-s:inductor-bf16'], (64, 64))
     with pytest.raises(ValueError, match=r"'half'.*'bf16', 'bfloat16', 'float16', 'fp16'"):
         precision_module.parse_dtype('half')
 

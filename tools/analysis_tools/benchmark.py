@@ -14,10 +14,10 @@
     # a whole config (classifier: to logits; detector/segmentor: backbone + neck)
     python tools/analysis_tools/benchmark.py configs/detection/retinanet_convmlp_s_fpn.py --size 800 1333
 
-Targets, variants (``:plain``, ``:fast``, ``:bf16``, ``:compile``, ``:cp``; ``:ort``, ``:openvino``, ``:inductor`` and their
-bf16 forms) and how memory is measured are described in
-``convmlp_mm/utils/benchmark.py``. The last column is each target's images/s over the baseline's (the first
-target unless ``--baseline`` names another), measured in this run.
+Targets, variants (``:plain``, ``:fast``, ``:bf16``, ``:compile``, ``:cp``; the other runtimes ``:ort``, ``:openvino``,
+``:inductor`` and their bf16 forms) and how memory is measured are described in ``convmlp_mm/utils/benchmark.py``.
+The last column is each target's images/s over the baseline's (the first target unless ``--baseline`` names
+another), measured in this run.
 """
 import argparse
 
