@@ -6,7 +6,7 @@ DEMO_DIR := work_dirs/toy_retinanet_convmlp_s
 SEG_ITERS := 1200
 # Extra flags for every tools/train.py below, e.g. `make demo TRAIN_FLAGS=--amp` to train in bf16 on a CPU
 # with avx512_bf16 or AMX (docs/performance.md, Fast inference and reduced precision). fp32 by default: the
-# expected results (README, docs/toy_results.md) then hold on every machine, whichever arithmetic its CPU has.
+# expected ranges (README, docs/toy_results.md) were measured in fp32, over seeds and CPUs.
 TRAIN_FLAGS ?=
 
 .PHONY: env demo demo-seg demo-cls test test-matrix
