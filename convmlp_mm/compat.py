@@ -8,6 +8,7 @@ each API below was read in torch's own source.
 """
 import importlib
 import importlib.util
+import inspect
 from types import ModuleType
 from typing import Callable, Dict, Optional, Tuple
 
@@ -42,6 +43,12 @@ def tensor_rebuild_functions() -> Dict[str, Callable]:
 
 
 # --- graph capture -------------------------------------------------------------------------------------
+
+def torchscript_onnx_export_kwargs() -> dict:
+    """The ``torch.onnx.export`` arguments that choose the TorchScript exporter: ``dynamo=False`` where torch has the
+    argument (2.5+; from 2.9 the dynamo exporter is the default), none before (it is the only one there)."""
+    return {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}
+
 
 def is_compiling() -> bool:
     """Whether torch.compile (dynamo) is tracing the code (``torch.compiler.is_compiling``, torch >= 2.3)."""

@@ -6,7 +6,7 @@ time). Each keeps the eager model it was made from, whose parameters and MACs th
 onnxruntime and OpenVINO are optional (requirements/optional.txt); a target whose runtime is missing says which
 package to install.
 """
-import inspect
+import importlib
 import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Tuple
@@ -14,16 +14,17 @@ from typing import Callable, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from ..compat import torchscript_onnx_export_kwargs
+
 RUNTIMES = ('ort', 'openvino', 'inductor')
 
 
 class RuntimeModel(nn.Module):
     """A runtime's compiled form of ``source``, called like it on a CPU tensor (outputs as a tuple of tensors)."""
 
-    def __init__(self, source: nn.Module, run: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]], runtime: str):
+    def __init__(self, source: nn.Module, run: Callable[[torch.Tensor], Tuple[torch.Tensor, ...]]):
         super().__init__()
         self.source = source
-        self.runtime = runtime
         self._run = run
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -33,14 +34,13 @@ class RuntimeModel(nn.Module):
 def export_onnx(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
     """``model`` traced on ``x`` to ONNX (opset 17) with the TorchScript exporter: what the peers' users export with,
     and what torch >= 2.9 keeps behind ``dynamo=False``."""
-    kwargs = {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
-        torch.onnx.export(model, (x,), str(path), opset_version=17, input_names=['input'], **kwargs)
+        torch.onnx.export(model, (x,), str(path), opset_version=17, input_names=['input'],
+                          **torchscript_onnx_export_kwargs())
     return path
 
 
 def _require(module: str, package: str):
-    import importlib
     try:
         return importlib.import_module(module)
     except ImportError as err:
@@ -57,7 +57,7 @@ def build_runtime(source: nn.Module, runtime: str, x: torch.Tensor, precision: O
     threads = threads or torch.get_num_threads()
     if runtime == 'inductor':
         compiled = torch.compile(source, options={'freezing': True})
-        return RuntimeModel(source, compiled, runtime)
+        return RuntimeModel(source, compiled)
     if runtime == 'ort' and precision not in (None, torch.float32):
         raise ValueError(f'onnxruntime runs these models in fp32 only, not {precision}')
     with tempfile.TemporaryDirectory() as folder:
@@ -71,7 +71,7 @@ def build_runtime(source: nn.Module, runtime: str, x: torch.Tensor, precision: O
 
             def run_ort(inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
                 return tuple(torch.from_numpy(out) for out in session.run(None, {'input': inputs.numpy()}))
-            return RuntimeModel(source, run_ort, runtime)
+            return RuntimeModel(source, run_ort)
         ov = _require('openvino', 'openvino')
         hint = 'bf16' if precision == torch.bfloat16 else 'f32'
         compiled = ov.Core().compile_model(str(onnx), 'CPU', {'INFERENCE_PRECISION_HINT': hint,
@@ -81,4 +81,4 @@ def build_runtime(source: nn.Module, runtime: str, x: torch.Tensor, precision: O
     def run_openvino(inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         results = compiled(inputs.numpy())
         return tuple(torch.from_numpy(results[out]) for out in compiled.outputs)
-    return RuntimeModel(source, run_openvino, runtime)
+    return RuntimeModel(source, run_openvino)

@@ -9,7 +9,6 @@ one (torch 2.14; requirements/pinned-nodeps.txt), where it needs what docs/deplo
 called with dynamo=False (the test does it as a user would), and Mask R-CNN's export stops on a torch function
 newer torch removed. Where it is not installed (onedl, newest) the test says so and skips."""
 import functools
-import inspect
 import pickle
 from copy import deepcopy
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 import torch.onnx.symbolic_opset9
 from mmengine.config import Config
 
+from convmlp_mm.compat import torchscript_onnx_export_kwargs
 from convmlp_mm.deploy import pair_detections
 from convmlp_mm.utils.cli import results_dumper
 
@@ -102,9 +102,8 @@ def test_mmdeploy_exports_to_onnxruntime_with_the_pytorch_outputs_and_metric(nam
     height, width = 128, 160
     image = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
     deploy = deploy_config(name)
-    if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
-        # torch >= 2.9 exports with torch.export by default; mmdeploy's rewriters target the TorchScript exporter
-        monkeypatch.setattr(torch.onnx, 'export', functools.partial(torch.onnx.export, dynamo=False))
+    # torch >= 2.9 exports with torch.export by default; mmdeploy's rewriters target the TorchScript exporter
+    monkeypatch.setattr(torch.onnx, 'export', functools.partial(torch.onnx.export, **torchscript_onnx_export_kwargs()))
     if name == 'mask_rcnn' and not hasattr(torch.onnx.symbolic_opset9, '_cast_Long'):
         # mmdeploy 1.3.1's mask head symbolic imports it; torch removed it (present in 2.1, absent in 2.14)
         with pytest.raises(ImportError, match='_cast_Long'):
