@@ -53,11 +53,18 @@ def route(request, tmp_path_factory) -> dict:
         editable = json.loads(installed and installed.read_text('direct_url.json') or '{}')
         egg_link = Path(site, 'convmlp-mm.egg-link').is_file()
         assert egg_link or editable.get('dir_info', {}).get('editable'), f'no editable install of the clone in {site}'
-        return dict(os.environ, CONVMLP_TEST_ROUTE='clone')
+        return dict(os.environ, CONVMLP_TEST_ROUTE='clone', PYTHONPATH=_without_clone(os.environ.get('PYTHONPATH')))
     target = tmp_path_factory.mktemp('site')
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target),
                     str(request.getfixturevalue('wheel'))], check=True, capture_output=True, timeout=600)
     return dict(os.environ, CONVMLP_TEST_ROUTE='wheel', PYTHONPATH=str(target))
+
+
+def _without_clone(pythonpath: 'str | None') -> str:
+    """PYTHONPATH less the clone's root, which a CI run or a user's shell may have put there: it holds the
+    convmlp_mm.egg-info that every editable build leaves, which then shadows the install (see
+    test_clone_on_pythonpath)."""
+    return os.pathsep.join(p for p in (pythonpath or '').split(os.pathsep) if p and Path(p).resolve() != ROOT)
 
 
 def mim(env: dict, cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -75,6 +82,20 @@ def test_search_lists_every_model_with_config_and_weights(route, tmp_path):
     assert found['weight'] == {name: m['Weights'] for name, m in want.items()}
     shown = mim(route, tmp_path, 'search', 'convmlp_mm').stdout  # what a user reads
     assert [f'config id: {name}\n' in shown for name in want] == [True] * 21
+
+
+def test_clone_on_pythonpath(tmp_path):
+    """With the clone's root on PYTHONPATH (`export PYTHONPATH=$PWD` in a clone), Python finds the
+    convmlp_mm.egg-info that pip's editable build leaves there before the install's metadata. openmim reads its
+    location (the clone) and works; onedl-mim 0.5.1 takes the folder of the first source it lists, README.md, and
+    fails: docs/get_started.md ("mim") says so and what to do."""
+    assert (ROOT / 'convmlp_mm.egg-info').is_dir(), 'the editable install of tools/setup_env.sh leaves it'
+    proc = subprocess.run([MIM, 'search', 'convmlp_mm'], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          capture_output=True, text=True, timeout=900)
+    if mim_flavour() == 'openmim':
+        assert proc.returncode == 0 and 'config id: convmlp-s_in1k\n' in proc.stdout, proc.stderr[-3000:]
+    else:
+        assert proc.returncode != 0 and f'{ROOT / "README.md"}/model-index.yml' in proc.stderr, proc.stderr[-3000:]
 
 
 class _Tunnel(BaseHTTPRequestHandler):
