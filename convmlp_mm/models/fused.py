@@ -12,7 +12,7 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .kernels import conv_relu, layer_norm, mlp_residual
+from .kernels import conv_relu, conv_relu_nchw, layer_norm, mlp_residual
 
 
 class FoldError(ValueError):
@@ -128,6 +128,20 @@ def run_fused(layers: nn.Sequential, x: torch.Tensor, fuse: bool) -> torch.Tenso
     for layer in layers:
         x = layer(x, fuse) if isinstance(layer, ConvReLU) else layer(x)
     return x
+
+
+def run_bottleneck_nchw(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``x + layers(x)`` for a bottleneck of conv-ReLUs (deploy form) or conv-BN-ReLU triples (training form,
+    every norm foldable) on NCHW memory, each conv by :func:`~convmlp_mm.models.kernels.conv_relu_nchw`. The sum
+    is taken in place in the block's output, which nothing else holds."""
+    out = x
+    if isinstance(layers[0], ConvReLU):
+        for layer in layers:
+            out = conv_relu_nchw(out, layer, layer.weight, layer.bias)
+    else:
+        for i in range(0, _triples(layers), 3):
+            out = conv_relu_nchw(out, layers[i], *fold_conv_bn(layers[i], layers[i + 1]))
+    return out.add_(x)
 
 
 class ResidualChannelMLP(nn.Module):

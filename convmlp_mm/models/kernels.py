@@ -35,6 +35,51 @@ def onednn_ops() -> Tuple[bool, bool, bool]:
 onednn_ops()
 
 
+@functools.lru_cache(maxsize=None)
+def nnpack_ready() -> bool:
+    """Whether this torch has NNPACK and it runs on this CPU (x86 builds need AVX2). The probe also initialises
+    NNPACK, without which ``torch._nnpack_spatial_convolution`` fails (``SpatialConvolution_updateOutput
+    failed``)."""
+    return hasattr(torch, '_nnpack_spatial_convolution') and torch.backends.nnpack.is_available()
+
+
+def winograd_pays_on(cpuinfo: str) -> bool:
+    """Whether NNPACK's Winograd convolution, written for AVX2's 256-bit FMAs, beats oneDNN's direct one on the CPU
+    ``/proc/cpuinfo`` describes: where oneDNN's AVX-512 does not do more FMAs per cycle than AVX2. Zen 4 (AMD family
+    25 with AVX-512) splits each 512-bit FMA in two 256-bit halves; there it was measured (see
+    :data:`WINOGRAD_MIN_AREA`). A CPU without AVX-512 runs both libraries on 256-bit FMAs as Zen 4 does (not
+    measured). Intel's AVX-512 cores and Zen 5 run 512-bit FMAs at full width, twice NNPACK's rate: not used there."""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(':')
+        fields.setdefault(key.strip(), value.strip())
+    flags = fields.get('flags', '').split()
+    if 'avx2' not in flags or 'fma' not in flags:
+        return False
+    if 'avx512f' not in flags:
+        return True
+    return fields.get('vendor_id') == 'AuthenticAMD' and fields.get('cpu family') == '25'
+
+
+@functools.lru_cache(maxsize=None)
+def winograd_pays() -> bool:
+    """:func:`winograd_pays_on` for this machine's CPU (Linux; elsewhere False)."""
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            return winograd_pays_on(cpuinfo.read())
+    except OSError:
+        return False
+
+
+#: The smallest feature map (height x width) on which the conv stage runs its 3x3 convs through NNPACK. Its
+#: Winograd F(6x6, 3x3) convolution does 2.25x fewer multiplications than oneDNN's direct one; per 3x3 conv of
+#: ConvMLP's conv stage on a 2-core Zen 4 EPYC (torch 2.14.1, fp32, one image) it ran at 1.3x oneDNN's speed
+#: at 128x128 and 1.9x at 200x334 (the S detector's 800x1333) with 128 channels, 1.8x and 2.4x with 192 (L).
+#: At 56x56 (224x224 images) the whole S backbone ran slower with it (0.24 s against 0.21 s for a batch of 8):
+#: the tiles' overhead and the NCHW layout's 1x1 convs eat the saving.
+WINOGRAD_MIN_AREA = 64 * 64
+
+
 def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
     """The device's rate for an ``n x n`` matrix product in ``dtype`` (median of ``repeats`` after a warm-up in
     which oneDNN or cuBLAS picks its kernel), in GFLOP/s: the reference of the benchmarks' "% of matmul rate"
@@ -68,6 +113,30 @@ def onednn_fusable(x: torch.Tensor) -> bool:
     linear, _, bf16 = onednn_ops()
     return (linear and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and bf16)) and x.device.type == 'cpu'
             and not torch.is_grad_enabled() and not is_autocast_enabled('cpu') and not is_graph_capture(x))
+
+
+def winograd_applies(x: torch.Tensor, fuse: bool) -> bool:
+    """Whether the conv stage runs ``x`` (fp32, NCHW or channels-last) through :func:`conv_relu_nchw`: fused CPU
+    inference (``fuse``, see :func:`onednn_fusable`) in fp32 (NNPACK has no bf16 kernels), NNPACK ready, and a
+    feature map of at least :data:`WINOGRAD_MIN_AREA`, on a CPU where it pays (:func:`winograd_pays`)."""
+    return (fuse and x.dtype == torch.float32 and x.shape[-2] * x.shape[-1] >= WINOGRAD_MIN_AREA
+            and onednn_ops()[1] and nnpack_ready() and winograd_pays())
+
+
+def conv_relu_nchw(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``relu(conv(x))`` with ``weight`` and ``bias`` on NCHW memory (where :func:`winograd_applies`): a 3x3
+    stride-1 conv through NNPACK's Winograd convolution, one image at a time (for a batch NNPACK switches to
+    its training algorithm, which ran 2x slower at 2x128x200x200; its thread pool takes torch's thread count at
+    its first convolution); any other conv as one oneDNN convolution with a ReLU post-op."""
+    # NCHW strides, always: oneDNN turns to channels-last (copying the activations in and out) when the weight's
+    # strides suggest it, which a 1x1 weight's can while being "contiguous" (after model.to(channels_last)).
+    weight = weight.clone(memory_format=torch.contiguous_format)
+    if (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
+            and conv.padding == (1, 1) and conv.padding_mode == 'zeros'):
+        images = [torch._nnpack_spatial_convolution(image, weight, bias, conv.padding) for image in x.split(1)]
+        return (images[0] if len(images) == 1 else torch.cat(images)).relu_()
+    return torch.ops.mkldnn._convolution_pointwise(x.contiguous(), weight, bias, conv.padding, conv.stride,
+                                                   conv.dilation, conv.groups, 'relu', [], '')
 
 
 def as_dtype_of(t: Optional[torch.Tensor], x: torch.Tensor) -> Optional[torch.Tensor]:

@@ -96,6 +96,52 @@ def test_conv_layers_apply_the_relu_inside_the_conv_kernel(deploy):
     assert _close(got, want)
 
 
+@pytest.mark.skipif(not (kernels.onednn_ops()[1] and kernels.nnpack_ready()), reason='no NNPACK or oneDNN convs')
+@pytest.mark.parametrize('deploy', [False, True], ids=['folded', 'deployed'])
+def test_conv_stage_on_large_maps_runs_winograd_convolutions(deploy, monkeypatch):
+    """From a conv-stage map of WINOGRAD_MIN_AREA (here 64x64, a 256x256 image), fp32 CPU inference runs the
+    conv stage in NCHW memory with its 3x3 convs through NNPACK, one image at a time, with the plain path's
+    results; below it, and in bf16, oneDNN's convs as before. (On every CPU: which CPUs take the path is
+    test_winograd_runs_where_avx512_is_no_wider_than_avx2's.)"""
+    monkeypatch.setattr(kernels, 'winograd_pays', lambda: True)
+    plain, fast = _pair()
+    plain.eval()
+    fast.eval()
+    if deploy:
+        fast.switch_to_deploy()
+    blocks = fast.arch['n_conv_blocks']
+    x = torch.randn(2, 3, 256, 256)
+    with torch.no_grad():
+        want = plain(x)
+        got, _, conv, names = _fused_kernel_calls(fast, x)
+        assert names.count('aten::_nnpack_spatial_convolution') == 2 * blocks  # per image
+        assert conv == 3 + 2 * blocks  # the tokenizer's and the 1x1 convs keep the ReLU inside
+        assert _close(got, want)
+        assert all(level.is_contiguous() for level in got)
+        small = torch.randn(1, 3, 248, 256)  # a 62x64 map
+        _, _, conv, names = _fused_kernel_calls(fast, small)
+        assert 'aten::_nnpack_spatial_convolution' not in names and conv == 3 + 3 * blocks
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            _, _, conv, names = _fused_kernel_calls(fast, x)
+        # bf16: oneDNN's bf16 convs where it has them, else the plain ops
+        assert 'aten::_nnpack_spatial_convolution' not in names
+        assert conv == (3 + 3 * blocks if kernels.onednn_ops()[2] else 0)
+
+
+def _cpuinfo(vendor, family, flags):
+    return f'processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: {family}\nflags\t\t: fpu sse2 {flags}\n'
+
+
+def test_winograd_runs_where_avx512_is_no_wider_than_avx2():
+    assert kernels.winograd_pays_on(_cpuinfo('AuthenticAMD', 25, 'avx2 fma avx512f avx512_bf16'))  # Zen 4
+    assert kernels.winograd_pays_on(_cpuinfo('AuthenticAMD', 23, 'avx2 fma'))  # Zen 2: no AVX-512
+    assert kernels.winograd_pays_on(_cpuinfo('GenuineIntel', 6, 'avx2 fma'))
+    assert not kernels.winograd_pays_on(_cpuinfo('AuthenticAMD', 26, 'avx2 fma avx512f'))  # Zen 5
+    assert not kernels.winograd_pays_on(_cpuinfo('GenuineIntel', 6, 'avx2 fma avx512f amx_bf16'))
+    assert not kernels.winograd_pays_on(_cpuinfo('GenuineIntel', 6, 'sse4_2'))  # NNPACK's kernels need AVX2
+    assert not kernels.winograd_pays_on('')
+
+
 def test_deploy_installs_named_fused_modules():
     _, fast = _pair()
     fast.eval()

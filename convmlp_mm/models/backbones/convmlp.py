@@ -22,10 +22,11 @@ from ..fused import (
     conv_norm_relu,
     deploy_sequence,
     fuse_sequence,
+    run_bottleneck_nchw,
     run_folded,
     run_fused,
 )
-from ..kernels import conv2d, layer_norm, mlp_residual, onednn_fusable
+from ..kernels import conv2d, layer_norm, mlp_residual, onednn_fusable, winograd_applies
 from ..pretrained import load_pretrained
 
 ARCH_KEYS = ('blocks', 'dims', 'mlp_ratios', 'channels', 'n_conv_blocks')
@@ -75,6 +76,11 @@ class ConvStage(nn.Module):
         self.downsample = nn.Conv2d(channels, out_channels, 3, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor, fold: bool = False, fuse: bool = False) -> torch.Tensor:
+        if (self.deploy or fold) and self.runs_winograd(x, fuse):
+            x = x.contiguous()  # NCHW, which NNPACK reads (ConvMLP._forward hands it over so already)
+            for block in (self.fused_conv_blocks if self.deploy else self.conv_blocks):
+                x = run_bottleneck_nchw(block, x)
+            return conv2d(x, self.downsample)
         if self.deploy:
             for block in self.fused_conv_blocks:
                 x = x + run_fused(block, x, fuse)
@@ -86,6 +92,11 @@ class ConvStage(nn.Module):
                 x = x + _maybe_checkpoint(block, x, self.with_cp)
             return self.downsample(x)
         return conv2d(x, self.downsample)
+
+    def runs_winograd(self, x: torch.Tensor, fuse: bool) -> bool:
+        """Whether the inference form runs on ``x`` in NCHW memory, its 3x3 convs through NNPACK's Winograd
+        convolution (:func:`~convmlp_mm.models.kernels.winograd_applies`; the norms must fold)."""
+        return winograd_applies(x, fuse) and (self.deploy or all(map(all_foldable, self.conv_blocks)))
 
     def switch_to_deploy(self) -> None:
         self.fused_conv_blocks = nn.ModuleList(fuse_sequence(block) for block in self.conv_blocks)
@@ -451,6 +462,8 @@ class ConvMLP(BaseModule):
             x = x.contiguous(memory_format=torch.channels_last)
         # The tokenizer's stride-2 activations are the largest of the model, so with_cp covers it too.
         x = _maybe_checkpoint(functools.partial(self.tokenizer, fold=fold, fuse=fuse), x, self.with_cp)
+        if fold and self.conv_stages.runs_winograd(x, fuse):
+            x = x.contiguous()  # the conv stage's NCHW memory, and level 0 as returned: one copy for both
         levels.append(x)
         x = self.conv_stages(x, fold, fuse)
         levels.append(x)
