@@ -20,6 +20,7 @@ from mmengine.config import Config
 import convmlp_mm  # noqa: F401  (registers ConvMLP; lets torch load mmengine checkpoints safely)
 from convmlp_mm.deploy import OnnxRuntimeModel
 from convmlp_mm.engine import mixed_precision
+from convmlp_mm.utils.allocator import retain_freed_memory
 from convmlp_mm.utils.cli import add_precision_flags, checked_precision, run_main
 
 
@@ -47,6 +48,7 @@ def main() -> None:
         raise SystemExit('--bf16/--fp16: an ONNX model runs in the precision it was exported in')
     checked_precision(args.precision, args.device)  # before minutes of building and loading
     weights = None if onnx else args.checkpoint
+    retain_freed_memory()  # freed activations stay for the next image (convmlp_mm/utils/allocator.py)
 
     def precision(model):
         return mixed_precision(model, args.precision) if args.precision else contextlib.nullcontext()

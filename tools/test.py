@@ -6,7 +6,8 @@
 Metrics are printed and written to ``<work_dir>/<timestamp>/<timestamp>.json``. The ConvMLP backbone runs
 its inference form in testing (``fast_inference``: BatchNorms folded on the fly, fused CPU kernels;
 ``--cfg-options model.backbone.fast_inference=False`` turns it off). ``--bf16``/``--fp16`` run the network
-in reduced precision, where the device has it natively.
+in reduced precision, where the device has it natively. The C library keeps freed memory for the next batch
+(``convmlp_mm/utils/allocator.py``: on glibc, unless the environment sets its ``MALLOC_*`` variables).
 """
 import argparse
 import os
@@ -14,6 +15,7 @@ import os
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
+from convmlp_mm.utils.allocator import retain_freed_memory
 from convmlp_mm.utils.cli import (
     add_precision_flags,
     enable_visualization,
@@ -48,6 +50,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    retain_freed_memory()
     cfg = test_config(args.config, args.checkpoint, args.cfg_options, args.work_dir, args.precision)
     cfg.launcher = args.launcher
     if args.show or args.show_dir:

@@ -39,6 +39,7 @@ from mmcv.cnn import fuse_conv_bn
 from ..apis import build_from_config
 from ..deploy.wrappers import TensorNetwork
 from ..models.kernels import matmul_gflops
+from .allocator import ENVIRONMENT, retain_freed_memory
 
 PEERS = {
     'convmlp-s': dict(type='convmlp_mm.ConvMLP', arch='s'),
@@ -75,6 +76,7 @@ class Measurement:
     batch: int
     latency_s: float  # median seconds per batch
     peak_mb: float  # peak memory of one step above the memory held before it
+    held_mb: float  # memory the process still holds after two steps, above what it held before them
     matmul_fraction: float  # achieved MAC rate (x3 for a training step) / measured matmul rate in its dtype
     dtype: str = 'fp32'
 
@@ -262,6 +264,32 @@ def _child_peak(target: str, size: List[int], batch: int, mode: str) -> float:
     return peak_memory_mb(step, 'cpu')
 
 
+def cpu_held_memory_mb(target: str, size: Tuple[int, int], batch: int, mode: str) -> float:
+    """The memory a process keeps after two steps, above what it held with the model built, measured in a fresh
+    process set up as the inference tools run (:func:`~convmlp_mm.utils.allocator.retain_freed_memory`): glibc's
+    retained heap for PyTorch's tensors, onnxruntime's and OpenVINO's arenas, oneDNN's caches."""
+    code = ('import sys, json; from convmlp_mm.utils.benchmark import _child_held; '
+            'print(_child_held(*json.loads(sys.argv[1])))')
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
+    env['OMP_NUM_THREADS'] = str(torch.get_num_threads())
+    proc = subprocess.run([sys.executable, '-c', code, json.dumps([target, list(size), batch, mode])],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f'measuring the memory of {target} failed:\n{proc.stderr[-2000:]}')
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def _child_held(target: str, size: List[int], batch: int, mode: str) -> float:
+    retain_freed_memory()
+    x = torch.randn(batch, 3, *size)
+    model = build_target(target, mode, 'cpu', example=x)
+    step = make_step(model, x, mode, target_dtype(target))
+    before = _process_memory_mb('VmRSS')
+    step()
+    step()
+    return _process_memory_mb('VmRSS') - before
+
+
 def _eager_module(model: nn.Module) -> nn.Module:
     """The eager module behind torch.compile or another runtime's compiled form."""
     model = getattr(model, 'source', model)
@@ -271,12 +299,13 @@ def _eager_module(model: nn.Module) -> nn.Module:
 def format_table(results: Sequence[Measurement], baseline: Optional[str] = None) -> str:
     """A markdown table of ``results``; the last column is images/s relative to ``baseline``'s."""
     base = next((r for r in results if r.name == baseline), results[0])
-    lines = [f'| model | params | GMACs | batch | latency (ms) | images/s | peak memory (MB) | % of matmul rate '
-             f'| speed vs {base.name} |',
-             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    lines = [f'| model | params | GMACs | batch | latency (ms) | images/s | peak memory (MB) | held memory (MB) '
+             f'| % of matmul rate | speed vs {base.name} |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     for r in results:
         lines.append(f'| {r.name} | {r.params / 1e6:.2f}M | {r.macs / 1e9:.2f} | {r.batch} | {r.latency_s * 1e3:.1f} '
-                     f'| {r.images_per_s:.2f} | {r.peak_mb:.0f} | {100 * r.matmul_fraction:.0f}% ({r.dtype}) '
+                     f'| {r.images_per_s:.2f} | {r.peak_mb:.0f} | {r.held_mb:.0f} '
+                     f'| {100 * r.matmul_fraction:.0f}% ({r.dtype}) '
                      f'| {r.images_per_s / base.images_per_s:.2f}x |')
     return '\n'.join(lines)
 
@@ -312,14 +341,18 @@ def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = '
     results = []
     for target, model, latency, dtype in zip(targets, models, latencies, dtypes):
         if device.startswith('cuda'):
-            peak = peak_memory_mb(make_step(model, x, mode, dtype), device)
+            step = make_step(model, x, mode, dtype)
+            held = torch.cuda.memory_reserved(device)
+            peak = peak_memory_mb(step, device)
+            held = (torch.cuda.memory_reserved(device) - held) / 2 ** 20
         else:
             peak = cpu_peak_memory_mb(target, size, batch, mode)
+            held = cpu_held_memory_mb(target, size, batch, mode)
         macs = count_macs(model, size)
         work = macs * (3 if mode == 'train' else 1)  # a backward pass costs about twice the forward
         rate_name = 'bf16' if dtype == torch.bfloat16 else 'fp32'
         results.append(Measurement(
             name=target, params=sum(p.numel() for p in _eager_module(model).parameters()), macs=macs,
-            batch=batch, latency_s=latency, peak_mb=peak, dtype=rate_name,
+            batch=batch, latency_s=latency, peak_mb=peak, held_mb=held, dtype=rate_name,
             matmul_fraction=2 * work * batch / latency / (rates[rate_name] * 1e9)))
     return rates, results

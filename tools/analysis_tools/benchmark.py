@@ -1,4 +1,4 @@
-"""Measure models side by side in one run: params, GMACs, latency, images/s, peak memory, % of matmul rate.
+"""Measure models side by side in one run: params, GMACs, latency, images/s, peak and held memory, % of matmul rate.
 
     # plain vs fast ConvMLP-S, inference at 224 and training steps at a detection size
     python tools/analysis_tools/benchmark.py convmlp-s:plain convmlp-s:fast convmlp-s:compile --size 224 --batch 16
@@ -23,6 +23,7 @@ import argparse
 
 import torch
 
+from convmlp_mm.utils.allocator import retain_freed_memory
 from convmlp_mm.utils.benchmark import MODES, PEERS, VARIANTS, describe_device, format_table, run
 from convmlp_mm.utils.cli import run_main
 
@@ -50,6 +51,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     size = (args.size[0], args.size[-1])
+    allocator = retain_freed_memory()  # as the inference tools run, for every target alike
     try:
         rates, results = run(args.targets, size, batch=args.batch, mode=args.mode, device=args.device,
                              warmup=args.warmup, repeats=args.repeats)
@@ -59,7 +61,7 @@ def main() -> None:
     print(f'device: {describe_device(args.device)}, torch {torch.__version__}; matmul rate (GFLOP/s) '
           f'{rate_text} (the better of a reading before and after); mode {args.mode}; '
           f'input {args.batch}x3x{size[0]}x{size[1]}; '
-          f'median of {args.repeats} after {args.warmup} warm-up steps')
+          f'median of {args.repeats} after {args.warmup} warm-up steps; {allocator}')
     print(format_table(results, args.baseline))
 
 
