@@ -11,8 +11,9 @@ A *target* names what to measure:
 A target can carry a variant after a colon: ``:plain`` (as built; for ConvMLP its NCHW path, the
 straightforward implementation), ``:fast`` (channels-last weights, ConvMLP's default channels-last path, and
 for inference ``switch_to_deploy()`` and mmcv's conv-BN fusion), ``:bf16`` (channels-last and conv-BN
-fusion as ``:fast``, under bf16 autocast, where ConvMLP's ``fast_inference`` runs the backbone in bf16;
-its share of the matmul rate is of the bf16 matmul rate), ``:compile`` (``:fast`` under ``torch.compile``)
+fusion as ``:fast``, under bf16 autocast, where ConvMLP's ``fast_inference`` runs the backbone in bf16, its
+weights held in bf16 as ``tools/test.py --bf16`` holds them; its share of the matmul rate is of the bf16
+matmul rate), ``:compile`` (``:fast`` under ``torch.compile``)
 and ``:cp`` (gradient checkpointing, ``with_cp=True``). Without a variant the model runs as built.
 
 The runtimes a user would pick instead (``convmlp_mm/utils/runtimes.py``), for inference on the CPU, on the same
@@ -20,6 +21,7 @@ weights, from the plain model (for ConvMLP its NCHW path): ``:ort`` (onnxruntime
 ``:openvino-bf16`` (OpenVINO with an fp32 or bf16 inference precision), ``:inductor`` and ``:inductor-bf16``
 (``torch.compile`` with weight freezing, the latter under bf16 autocast).
 """
+import contextlib
 import ctypes
 import json
 import os
@@ -170,6 +172,16 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def job_weights(model: nn.Module, target: str, mode: str) -> contextlib.AbstractContextManager:
+    """What a bf16 inference job of ours holds for its length (``tools/test.py --bf16``, ``AutocastTestLoop``,
+    ``mixed_precision``): for the ``:bf16`` variant, ConvMLP's weights in bf16
+    (:func:`~convmlp_mm.engine.precision.inference_weights`), instead of a cast in every call."""
+    from ..engine.precision import inference_weights
+    if mode == 'infer' and parse_target(target)[1] == 'bf16':
+        return inference_weights(model, torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def median_time(fn: Callable[[], object], device: str, warmup: int, repeats: int) -> float:
     """Median seconds of ``repeats`` calls after ``warmup`` untimed ones, synchronising CUDA around each."""
     for _ in range(warmup):
@@ -260,8 +272,9 @@ def _child_peak(target: str, size: List[int], batch: int, mode: str) -> float:
     x = torch.randn(batch, 3, *size)
     model = build_target(target, mode, 'cpu', example=x)
     step = make_step(model, x, mode, target_dtype(target))
-    step()  # the first call allocates lasting state (e.g. oneDNN's caches), not the step's memory
-    return peak_memory_mb(step, 'cpu')
+    with job_weights(model, target, mode):
+        step()  # the first call allocates lasting state (e.g. oneDNN's caches), not the step's memory
+        return peak_memory_mb(step, 'cpu')
 
 
 def cpu_held_memory_mb(target: str, size: Tuple[int, int], batch: int, mode: str) -> float:
@@ -285,9 +298,10 @@ def _child_held(target: str, size: List[int], batch: int, mode: str) -> float:
     model = build_target(target, mode, 'cpu', example=x)
     step = make_step(model, x, mode, target_dtype(target))
     before = _process_memory_mb('VmRSS')
-    step()
-    step()
-    return _process_memory_mb('VmRSS') - before
+    with job_weights(model, target, mode):
+        step()
+        step()
+        return _process_memory_mb('VmRSS') - before
 
 
 def _eager_module(model: nn.Module) -> nn.Module:
@@ -333,8 +347,10 @@ def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = '
     rates = {name: matmul_gflops(device, dtype=dtype) for name, dtype in rate_dtypes.items()}
     x = torch.randn(batch, 3, *size, device=device)
     models = [build_target(target, mode, device, example=x) for target in targets]
-    latencies = [median_time(make_step(model, x, mode, dtype), device, warmup, repeats)
-                 for model, dtype in zip(models, dtypes)]
+    latencies = []
+    for target, model, dtype in zip(targets, models, dtypes):
+        with job_weights(model, target, mode):
+            latencies.append(median_time(make_step(model, x, mode, dtype), device, warmup, repeats))
     # The rate is what the device can reach, so keep the better of a reading before and one after the
     # timings: on a shared machine one reading can land in a busy moment (one did, at 2/3 of the other).
     rates = {name: max(rate, matmul_gflops(device, dtype=rate_dtypes[name])) for name, rate in rates.items()}
@@ -343,7 +359,8 @@ def run(targets: List[str], size: Tuple[int, int], batch: int = 1, mode: str = '
         if device.startswith('cuda'):
             step = make_step(model, x, mode, dtype)
             held = torch.cuda.memory_reserved(device)
-            peak = peak_memory_mb(step, device)
+            with job_weights(model, target, mode):
+                peak = peak_memory_mb(step, device)
             held = (torch.cuda.memory_reserved(device) - held) / 2 ** 20
         else:
             peak = cpu_peak_memory_mb(target, size, batch, mode)

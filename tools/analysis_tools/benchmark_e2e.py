@@ -32,6 +32,7 @@ from mmengine.runner import Runner
 
 from convmlp_mm.apis import reparameterize
 from convmlp_mm.engine import UnsupportedPrecisionError
+from convmlp_mm.utils.allocator import retain_freed_memory
 from convmlp_mm.utils.benchmark import describe_device
 from convmlp_mm.utils.cli import run_main, test_config
 
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument('--onnx', help='also time this exported model (tools/deployment/export_onnx.py) in onnxruntime')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings of the config')
     args = parser.parse_args()
+    allocator = retain_freed_memory()  # as tools/test.py runs, for every variant alike
     files = {variant: args.checkpoint for variant in args.variants}
     if args.onnx:
         args.variants.append('onnxruntime')
@@ -112,7 +114,7 @@ def main() -> None:
                 except UnsupportedPrecisionError as err:
                     skipped[variant] = str(err)
     print(f'{args.config} on {describe_device("cuda" if torch.cuda.is_available() else "cpu")}, '
-          f'torch {torch.__version__}; median of {args.repeats} turn(s)')
+          f'torch {torch.__version__}; median of {args.repeats} turn(s); {allocator}')
     base = statistics.median(r['images_per_s'] for r in runs[args.variants[0]]) if args.variants[0] in runs else None
     print(f'| variant | images/s | metric | speed vs {args.variants[0]} |\n| --- | ---: | --- | ---: |')
     for variant in args.variants:
