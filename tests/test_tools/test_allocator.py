@@ -10,7 +10,7 @@ import pytest
 from convmlp_mm.utils.allocator import ENVIRONMENT
 
 pytestmark = [pytest.mark.matrix,
-              pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='sets glibc\'s allocator; a no-op elsewhere')]
+              pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason="sets glibc's allocator; a no-op elsewhere")]
 
 # A process that frees a 64 MiB tensor (over glibc's largest mmap threshold) and prints how much of it it keeps.
 CHILD = r'''
