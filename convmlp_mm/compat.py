@@ -94,6 +94,17 @@ def get_autocast_dtype(device_type: str) -> torch.dtype:
     return torch.get_autocast_cpu_dtype() if device_type == 'cpu' else torch.get_autocast_gpu_dtype()
 
 
+def nnpack_available() -> bool:
+    """Whether this torch has NNPACK and it runs on this CPU (x86 builds need AVX2); the call also initialises
+    NNPACK, without which ``torch._nnpack_spatial_convolution`` fails (``SpatialConvolution_updateOutput failed``).
+
+    ``torch._nnpack_available()``, which ``torch.backends.nnpack.is_available()`` wraps: torch 2.1 has the
+    function but does not import that module with ``torch.backends``.
+    """
+    return bool(getattr(torch, '_nnpack_available', lambda: False)()
+                and hasattr(torch, '_nnpack_spatial_convolution'))
+
+
 def cpu_has_bf16_instructions() -> bool:
     """Whether the CPU has bf16 arithmetic instructions (``avx512_bf16`` or AMX).
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..compat import is_autocast_enabled, is_graph_capture
+from ..compat import is_autocast_enabled, is_graph_capture, nnpack_available
 
 
 @functools.lru_cache(maxsize=None)
@@ -37,10 +37,8 @@ onednn_ops()
 
 @functools.lru_cache(maxsize=None)
 def nnpack_ready() -> bool:
-    """Whether this torch has NNPACK and it runs on this CPU (x86 builds need AVX2). The probe also initialises
-    NNPACK, without which ``torch._nnpack_spatial_convolution`` fails (``SpatialConvolution_updateOutput
-    failed``)."""
-    return hasattr(torch, '_nnpack_spatial_convolution') and torch.backends.nnpack.is_available()
+    """Whether NNPACK runs here, initialised (:func:`convmlp_mm.compat.nnpack_available`), probed once."""
+    return nnpack_available()
 
 
 def winograd_pays_on(cpuinfo: str) -> bool:
