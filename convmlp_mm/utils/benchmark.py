@@ -258,9 +258,17 @@ def cpu_peak_memory_mb(target: str, size: Tuple[int, int], batch: int, mode: str
     threshold (``MALLOC_MMAP_THRESHOLD_``): every block over 128 KiB is mapped and unmapped on its own, and
     the resident size follows the tensors alive. Timings are not taken there, as that slows allocation.
     """
-    code = ('import sys, json; from convmlp_mm.utils.benchmark import _child_peak; '
-            'print(_child_peak(*json.loads(sys.argv[1])))')
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(128 * 1024), OMP_NUM_THREADS=str(torch.get_num_threads()))
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(128 * 1024))
+    return _in_child('_child_peak', env, target, size, batch, mode)
+
+
+def _in_child(function: str, env: Dict[str, str], target: str, size: Tuple[int, int], batch: int,
+              mode: str) -> float:
+    """What ``function`` of this module returns for the arguments in a fresh process with ``env`` and this
+    process's thread count."""
+    code = (f'import sys, json; from convmlp_mm.utils.benchmark import {function}; '
+            f'print({function}(*json.loads(sys.argv[1])))')
+    env = dict(env, OMP_NUM_THREADS=str(torch.get_num_threads()))
     proc = subprocess.run([sys.executable, '-c', code, json.dumps([target, list(size), batch, mode])],
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -281,15 +289,8 @@ def cpu_held_memory_mb(target: str, size: Tuple[int, int], batch: int, mode: str
     """The memory a process keeps after two steps, above what it held with the model built, measured in a fresh
     process set up as the inference tools run (:func:`~convmlp_mm.utils.allocator.retain_freed_memory`): glibc's
     retained heap for PyTorch's tensors, onnxruntime's and OpenVINO's arenas, oneDNN's caches."""
-    code = ('import sys, json; from convmlp_mm.utils.benchmark import _child_held; '
-            'print(_child_held(*json.loads(sys.argv[1])))')
     env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
-    env['OMP_NUM_THREADS'] = str(torch.get_num_threads())
-    proc = subprocess.run([sys.executable, '-c', code, json.dumps([target, list(size), batch, mode])],
-                          env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f'measuring the memory of {target} failed:\n{proc.stderr[-2000:]}')
-    return float(proc.stdout.strip().splitlines()[-1])
+    return _in_child('_child_held', env, target, size, batch, mode)
 
 
 def _child_held(target: str, size: List[int], batch: int, mode: str) -> float:
