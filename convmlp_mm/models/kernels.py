@@ -124,7 +124,7 @@ def winograd_applies(x: torch.Tensor, fuse: bool) -> bool:
 def conv_relu_nchw(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``relu(conv(x))`` with ``weight`` and ``bias`` on NCHW memory (where :func:`winograd_applies`): a 3x3
     stride-1 conv through NNPACK's Winograd convolution, one image at a time (for a batch NNPACK switches to
-    its training algorithm, which ran 2x slower at 2x128x200x200; its thread pool takes torch's thread count at
+    its training algorithm, which ran 3x slower at 2x128x200x200; its thread pool takes torch's thread count at
     its first convolution); any other conv as one oneDNN convolution with a ReLU post-op."""
     # NCHW strides, always: oneDNN turns to channels-last (copying the activations in and out) when the weight's
     # strides suggest it, which a 1x1 weight's can while being "contiguous" (after model.to(channels_last)).
