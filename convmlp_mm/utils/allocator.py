@@ -11,9 +11,8 @@ and OpenVINO keep such memory in their own arenas; PyTorch's CPU allocator asks 
 the heap is not trimmed, so the process keeps its peak resident size (what the benchmark reports as held
 memory). It is process-wide, so only tools that do nothing but inference call it (``tools/test.py``,
 ``tools/demo.py``, ``tools/analysis_tools/benchmark.py`` and ``benchmark_e2e.py``); a user's own process can call
-it, or set the
-environment variables it stands for (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<bytes>``), which it leaves
-in charge when set.
+it, or set the environment variables it stands for (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<bytes>``), which
+it leaves in charge when set.
 """
 import ctypes
 import ctypes.util
