@@ -70,11 +70,12 @@ def winograd_pays() -> bool:
 
 
 #: The smallest feature map (height x width) on which the conv stage runs its 3x3 convs through NNPACK. Its
-#: Winograd F(6x6, 3x3) convolution does 2.25x fewer multiplications than oneDNN's direct one; per 3x3 conv of
-#: ConvMLP's conv stage on a 2-core Zen 4 EPYC (torch 2.14.1, fp32, one image) it ran at 1.3x oneDNN's speed
-#: at 128x128 and 1.9x at 200x334 (the S detector's 800x1333) with 128 channels, 1.8x and 2.4x with 192 (L).
-#: At 56x56 (224x224 images) the whole S backbone ran slower with it (0.24 s against 0.21 s for a batch of 8):
-#: the tiles' overhead and the NCHW layout's 1x1 convs eat the saving.
+#: Winograd F(6x6, 3x3) convolution multiplies 64 values per 36 outputs where a direct one multiplies 9 per output
+#: (5x fewer, before the cost of its transforms); per 3x3 conv of ConvMLP's conv stage on a 2-core Zen 4 EPYC
+#: (torch 2.14.1, fp32, one image) it ran at 1.3x oneDNN's speed at 128x128 and 1.9x at 200x334 (the S
+#: detector's 800x1333) with 128 channels, 1.8x and 2.4x with 192 (L). At 56x56 (224x224 images) the whole S
+#: backbone ran slower with it (0.24 s against 0.21 s for a batch of 8): the tiles' overhead and the NCHW
+#: layout's 1x1 convs eat the saving.
 WINOGRAD_MIN_AREA = 64 * 64
 
 

@@ -66,7 +66,7 @@ def route(request, tmp_path_factory) -> dict:
 
 
 def _without_clone(pythonpath: 'str | None') -> str:
-    """PYTHONPATH less the clone's root, which a CI run or a user's shell may have put there: it holds the
+    """PYTHONPATH less the clone's root, which a user's shell may have put there: it holds the
     convmlp_mm.egg-info that every editable build leaves, which then shadows the install (see
     test_clone_on_pythonpath)."""
     return os.pathsep.join(p for p in (pythonpath or '').split(os.pathsep) if p and Path(p).resolve() != ROOT)
