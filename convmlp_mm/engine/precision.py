@@ -8,7 +8,7 @@ an emulation many times slower than fp32.
 """
 import functools
 import logging
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Iterator, Optional, Sequence, Union
 
 import torch
@@ -22,7 +22,7 @@ from mmengine.runner.loops import _update_losses
 from ..compat import cpu_has_bf16_instructions, cuda_has_native_bf16
 from ..errors import UserError
 from ..models import ConvMLP
-from ..models.kernels import cpu_matmul_rates, packed_linear_weights
+from ..models.kernels import cpu_matmul_rates
 from ..registry import register_loop, register_optim_wrapper
 
 DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16, 'float16': torch.float16, 'fp16': torch.float16}
@@ -135,25 +135,6 @@ def inference_weights(model: nn.Module, dtype: Union[str, torch.dtype]) -> Itera
 
 
 @contextmanager
-def packed_weights(model: nn.Module, dtype: Union[str, torch.dtype]) -> Iterator[None]:
-    """For the length of a bf16 inference job on the CPU, the channel MLPs' weights of ``model``'s ConvMLP backbones
-    in eval mode also held in oneDNN's blocked layout
-    (:func:`~convmlp_mm.models.kernels.packed_linear_weights`): ConvMLP-S 1.07-1.09x and -L 1.08-1.15x at
-    1x800x1333 on a Zen 4 EPYC, no measurable change at 8x224 (docs/performance.md). Not for fp32, which gained
-    nothing measurable, nor for a single call (packing in every call gained nothing either). Enter it inside
-    :func:`inference_weights`, whose bf16 weights it packs, and after anything that swaps weights in through
-    ``.data`` (mmengine's ``EMAHook`` does at the start of a test epoch)."""
-    if parse_dtype(dtype) != torch.bfloat16:
-        yield
-        return
-    linears = [layer for module in model.modules()
-               if isinstance(module, ConvMLP) and not module.training and (module.fast_inference or module.deploy)
-               for layer in module.modules() if isinstance(layer, nn.Linear)]
-    with packed_linear_weights(linears):
-        yield
-
-
-@contextmanager
 def mixed_precision(model: nn.Module, dtype: Union[str, torch.dtype] = 'bfloat16',
                     device_type: Optional[str] = None) -> Iterator[None]:
     """Run ``model``'s network under autocast to ``dtype`` and hand fp32 on to its post-processing.
@@ -210,10 +191,9 @@ class AutocastTestLoop(TestLoop):
         super().__init__(runner, dataloader, evaluator)
 
     def run(self) -> dict:
-        # The weights are cast once for the whole test, not in every iteration's mixed_precision, and packed
-        # at the first iteration, after the before_test_epoch hooks (EMAHook swaps its weights in there).
+        # The weights are cast once for the whole test, not in every iteration's mixed_precision.
         self.runner.model.eval()
-        with inference_weights(self.runner.model, self.dtype), ExitStack() as self._job:
+        with inference_weights(self.runner.model, self.dtype):
             return super().run()
 
     @torch.no_grad()
@@ -222,8 +202,6 @@ class AutocastTestLoop(TestLoop):
         # switch autocast off when fp16 is False.
         self.runner.call_hook('before_test_iter', batch_idx=idx, data_batch=data_batch)
         model = self.runner.model
-        if idx == 0:
-            self._job.enter_context(packed_weights(model, self.dtype))
         with mixed_precision(model, self.dtype, self.device_type):
             outputs = model.test_step(data_batch)
         outputs, self.test_loss = _update_losses(outputs, self.test_loss)

@@ -8,8 +8,7 @@ forward pass is being traced instead of run is decided here (version differences
 import functools
 import statistics
 import time
-from contextlib import contextmanager
-from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -165,62 +164,13 @@ def conv_relu(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor, bias: torc
     return torch.relu(conv._conv_forward(x, weight, bias))
 
 
-class PackedWeight(NamedTuple):
-    """A linear layer's weight in oneDNN's blocked layout (:func:`packed_linear_weights`), and what identifies the
-    weight it was packed from: its memory, its version counter (bumped by every in-place change that autograd
-    sees) and its dtype."""
-    tensor: torch.Tensor
-    data_ptr: int
-    version: int
-    dtype: torch.dtype
-
-
-#: Where :func:`packed_linear_weights` puts a linear layer's :class:`PackedWeight` for the length of a job.
-PACKED_WEIGHT = 'onednn_packed_weight'
-
-
-@contextmanager
-def packed_linear_weights(linears: Sequence[nn.Linear]) -> Iterator[None]:
-    """For the length of an inference job, each CPU weight of ``linears`` also held in oneDNN's blocked layout
-    (packed ahead of time, as inductor's weight freezing does), which :func:`mlp_residual` then uses instead of
-    letting oneDNN reorder the weight in every call; removed when the job ends. A packed weight is used only while
-    the layer's weight is the very tensor it was packed from, unchanged as far as its version counter tells:
-    enter this after anything that changes weights through ``.data`` (which the counter does not see)."""
-    if not (onednn_ops()[0] and hasattr(torch.ops.mkldnn, '_reorder_linear_weight')):
-        yield
-        return
-    packed = [fc for fc in linears if fc.weight.device.type == 'cpu'
-              and (fc.weight.dtype == torch.float32 or (fc.weight.dtype == torch.bfloat16 and onednn_ops()[2]))]
-    for fc in packed:
-        weight = fc.weight.detach()
-        # The second argument is the number of rows the packing is tuned for; any number runs correctly on it,
-        # and it made no measurable difference from 1 to 16384 rows (bf16, ConvMLP's matmul shapes).
-        vars(fc)[PACKED_WEIGHT] = PackedWeight(torch.ops.mkldnn._reorder_linear_weight(weight, 1024),
-                                               weight.data_ptr(), weight._version, weight.dtype)
-    try:
-        yield
-    finally:
-        for fc in packed:
-            vars(fc).pop(PACKED_WEIGHT, None)
-
-
-def _weight_for(fc: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """``fc``'s weight for a fused matmul on ``x``: its packed form where one is held and still current."""
-    packed = vars(fc).get(PACKED_WEIGHT)
-    weight = fc.weight
-    if (packed is not None and packed.dtype == weight.dtype == x.dtype and packed.data_ptr == weight.data_ptr()
-            and packed.version == weight._version):
-        return packed.tensor
-    return as_dtype_of(weight, x)
-
-
 def mlp_residual(x: torch.Tensor, z: torch.Tensor, fc1: nn.Linear, fc2: nn.Linear, fuse: bool) -> torch.Tensor:
     """``x + fc2(gelu(fc1(z)))``. With ``fuse``, two oneDNN matmuls that apply the bias, the exact (erf) GELU
     and the residual add inside the kernel, instead of four more passes over the activations; ``torch.compile``
-    picks the same kernels for this pattern on CPUs. Weights packed for the job (:func:`packed_linear_weights`)
-    are used where current."""
-    b1, b2 = as_dtype_of(fc1.bias, x), as_dtype_of(fc2.bias, x)
+    picks the same kernels for this pattern on CPUs."""
+    w1, b1 = as_dtype_of(fc1.weight, x), as_dtype_of(fc1.bias, x)
+    w2, b2 = as_dtype_of(fc2.weight, x), as_dtype_of(fc2.bias, x)
     if fuse:
-        hidden = torch.ops.mkldnn._linear_pointwise(z, _weight_for(fc1, x), b1, 'gelu', [], 'none')
-        return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, _weight_for(fc2, x), b2, 'add')
-    return x + F.linear(F.gelu(F.linear(z, as_dtype_of(fc1.weight, x), b1)), as_dtype_of(fc2.weight, x), b2)
+        hidden = torch.ops.mkldnn._linear_pointwise(z, w1, b1, 'gelu', [], 'none')
+        return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, w2, b2, 'add')
+    return x + F.linear(F.gelu(F.linear(z, w1, b1)), w2, b2)

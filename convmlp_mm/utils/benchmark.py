@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -172,18 +172,14 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-@contextlib.contextmanager
-def job_weights(model: nn.Module, target: str, mode: str) -> Iterator[None]:
-    """What a bf16 inference job of ours holds for its length (``tools/test.py --bf16``, ``AutocastTestLoop``):
-    for the ``:bf16`` variant, ConvMLP's weights in bf16
-    (:func:`~convmlp_mm.engine.precision.inference_weights`), instead of a cast in every call, and its channel
-    MLPs' weights packed for oneDNN (:func:`~convmlp_mm.engine.precision.packed_weights`)."""
-    from ..engine.precision import inference_weights, packed_weights
+def job_weights(model: nn.Module, target: str, mode: str) -> contextlib.AbstractContextManager:
+    """What a bf16 inference job of ours holds for its length (``tools/test.py --bf16``, ``AutocastTestLoop``,
+    ``mixed_precision``): for the ``:bf16`` variant, ConvMLP's weights in bf16
+    (:func:`~convmlp_mm.engine.precision.inference_weights`), instead of a cast in every call."""
+    from ..engine.precision import inference_weights
     if mode == 'infer' and parse_target(target)[1] == 'bf16':
-        with inference_weights(model, torch.bfloat16), packed_weights(model, torch.bfloat16):
-            yield
-    else:
-        yield
+        return inference_weights(model, torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def median_time(fn: Callable[[], object], device: str, warmup: int, repeats: int) -> float:

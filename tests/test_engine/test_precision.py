@@ -19,7 +19,7 @@ from convmlp_mm import ConvMLP
 from convmlp_mm.apis import build_from_config
 from convmlp_mm.engine import AutocastOptimWrapper, UnsupportedPrecisionError, check_precision, mixed_precision
 from convmlp_mm.engine import precision as precision_module
-from convmlp_mm.engine.precision import inference_weights, packed_weights
+from convmlp_mm.engine.precision import inference_weights
 from convmlp_mm.models import kernels
 from convmlp_mm.utils.benchmark import run as run_benchmark
 
@@ -166,31 +166,6 @@ def test_inference_weights_are_cast_once_and_put_back_unchanged():
         assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
-@pytest.mark.skipif(not kernels.onednn_ops()[2], reason='packing is for bf16 inference where oneDNN has bf16 kernels')
-def test_packed_weights_give_the_unpacked_outputs_and_go_when_the_job_ends():
-    """The channel MLPs' weights packed for a bf16 job (what tools/test.py --bf16 and the benchmark's :bf16 hold),
-    in the training structure and the deployed one: outputs as with the weights unpacked; a weight changed in place
-    during the job is read afresh, not from its stale packed copy; nothing is left after the job."""
-    x = torch.randn(2, 3, 64, 64)
-    for model in (_backbone().eval(), _backbone().eval().switch_to_deploy()):
-        linears = [module for module in model.modules() if isinstance(module, torch.nn.Linear)]
-        with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16), inference_weights(model, 'bf16'):
-            unpacked = model(x)
-            with packed_weights(model, 'bf16'):
-                assert linears and all(isinstance(vars(fc)[kernels.PACKED_WEIGHT], kernels.PackedWeight)
-                                       for fc in linears)
-                packed = model(x)
-                linears[0].weight.mul_(2)
-                changed = model(x)
-            assert not any(kernels.PACKED_WEIGHT in vars(fc) for fc in linears)
-            changed_unpacked = model(x)
-            linears[0].weight.div_(2)
-        assert max(_relative(unpacked, packed)) <= 1e-3
-        assert max(_relative(changed_unpacked, changed)) <= 1e-3 and max(_relative(unpacked, changed)) > 1e-2
-    with packed_weights(model.eval(), 'fp16'), packed_weights(model.train(), 'bf16'):  # fp16, training: nothing
-        assert not any(kernels.PACKED_WEIGHT in vars(fc) for fc in linears)
-
-
 def test_bf16_training_gradients_follow_fp32():
     """Training under bf16 autocast (what --amp does on CPUs): outputs and gradients in the direction of
     fp32's (cosine similarity of all gradients), the parameters and their gradients fp32."""
@@ -281,43 +256,13 @@ def test_runner_test_in_bf16_with_the_autocast_test_loop(native_bf16, toy_cls, t
     cfg.test_dataloader.dataset.data_root = str(toy_cls)
     cfg.test_cfg = dict(type='convmlp_mm.AutocastTestLoop', dtype='bfloat16')
     cfg.work_dir = str(tmp_path)
-    from mmengine.hooks import Hook
     from mmengine.runner import Runner
-
-    class SwapIn(Hook):
-        """Swaps other weights in at the start of the test epoch as mmengine's EMAHook does (through ``.data``,
-        which no version counter sees), and keeps each iteration's scores and the packed weights it ran on."""
-
-        def __init__(self, weights=None):
-            self.weights, self.scores, self.packed = weights, [], []
-
-        def before_test_epoch(self, runner):
-            for name, param in runner.model.named_parameters():
-                if self.weights is not None:
-                    param.data.copy_(self.weights[name])
-
-        def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-            self.scores += [sample.pred_score.float() for sample in outputs]
-            self.packed += [vars(module).get(kernels.PACKED_WEIGHT) for module in runner.model.backbone.modules()
-                            if isinstance(module, torch.nn.Linear)]
-
-    runs = []
-    for swap in (False, True):
-        runner = Runner.from_cfg(cfg)
-        trained = {name: p.detach().clone() + 0.05 * torch.randn_like(p) for name, p in runner.model.named_parameters()}
-        weights = {name: p.data_ptr() for name, p in runner.model.named_parameters()}
-        if not swap:
-            runner.model.load_state_dict(trained, strict=False)
-        hook = SwapIn(trained if swap else None)
-        runner.register_hook(hook)
-        metrics = runner.test()
-        assert 0 <= metrics['accuracy/top1'] <= 100
-        assert all(p.data_ptr() == weights[name] and p.dtype == torch.float32  # held in bf16, then put back
-                   for name, p in runner.model.named_parameters())
-        runs.append(hook)
-    # the swapped-in weights were the ones packed and run on: the same scores as the weights loaded beforehand
-    assert all(packed is not None for packed in runs[1].packed) == kernels.onednn_ops()[2]
-    assert all(torch.allclose(a, b, atol=1e-3) for a, b in zip(runs[0].scores, runs[1].scores))
+    runner = Runner.from_cfg(cfg)
+    weights = {name: p.data_ptr() for name, p in runner.model.named_parameters()}
+    metrics = runner.test()
+    assert 0 <= metrics['accuracy/top1'] <= 100
+    assert all(p.data_ptr() == weights[name] and p.dtype == torch.float32  # held in bf16, then put back
+               for name, p in runner.model.named_parameters())
 
 
 def test_unsupported_precision_is_refused_with_the_reason(no_native_bf16):
