@@ -52,12 +52,12 @@ def route(request, tmp_path_factory) -> dict:
         installed = next(Distribution.discover(name='convmlp_mm', path=[site]), None)
         editable = json.loads(installed and installed.read_text('direct_url.json') or '{}')
         egg_link = Path(site, 'convmlp-mm.egg-link').is_file()
+        pep660 = bool(editable.get('dir_info', {}).get('editable'))
         if mim_flavour() == 'onedl-mim':  # it reads direct_url.json; an egg-link's egg-info gives <clone>/README.md
-            assert editable.get('dir_info', {}).get('editable'), \
-                f'no PEP 660 install of the clone in {site} (egg-link: {egg_link}); requirements/onedl.txt asks for ' \
-                'setuptools >= 80, whose `setup.py develop` makes one'
+            assert pep660, f'no PEP 660 install of the clone in {site} (egg-link: {egg_link}); ' \
+                'requirements/onedl.txt asks for setuptools >= 80, whose `setup.py develop` makes one'
         else:
-            assert egg_link or editable.get('dir_info', {}).get('editable'), f'no editable install in {site}'
+            assert egg_link or pep660, f'no editable install in {site}'
         return dict(os.environ, CONVMLP_TEST_ROUTE='clone', PYTHONPATH=_without_clone(os.environ.get('PYTHONPATH')))
     target = tmp_path_factory.mktemp('site')
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target),
