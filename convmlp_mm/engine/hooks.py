@@ -1,4 +1,5 @@
-"""Runner hooks for runs that can be killed and resumed without a trace, and that stop on a broken loss."""
+"""Runner hooks for runs that can be killed and resumed without a trace, that stop on a broken loss, and whose
+test runs on a CPU keep freed memory for the next batch."""
 import math
 import random
 from typing import Optional
@@ -9,6 +10,7 @@ from mmengine.hooks import Hook
 
 from ..errors import UserError
 from ..registry import register_hook
+from ..utils.allocator import retain_freed_memory
 from .storage import latest_valid_checkpoint
 
 
@@ -102,3 +104,25 @@ class StopOnNonFiniteLossHook(Hook):
             f'training stopped and no checkpoint was written from these weights. Last good checkpoint: '
             f'{kept or "none yet"}. Lower the learning rate or add gradient clipping '
             f'(optim_wrapper.clip_grad), then continue with --resume.')
+
+
+@register_hook
+class RetainFreedMemoryHook(Hook):
+    """At the start of a test run on a CPU (``Runner.test()``: any library's ``tools/test.py``, ``mim test``),
+    have glibc keep freed memory for the next batch (:func:`~convmlp_mm.utils.allocator.retain_freed_memory`),
+    as our own inference tools do, and log what was done.
+
+    A test run does nothing but inference, the case that function is for: without it every forward pass maps its
+    large activations afresh and the kernel zero-fills each page (mmdet's ``tools/test.py``, toy RetinaNet with
+    ConvMLP-S at 1333x800 on a 2-core Zen 4 EPYC: 2.90 s against 2.27 s a batch of 4; docs/performance.md).
+    The setting is process-wide and stays after the run; training and validation are left as glibc does them.
+    Where the environment sets glibc's allocator, or on a GPU, it changes nothing.
+    """
+
+    priority = 'VERY_LOW'
+
+    def before_test(self, runner) -> None:
+        parameter = next(runner.model.parameters(), None)
+        if parameter is None or parameter.device.type == 'cpu':
+            runner.logger.info(f'CPU test run: {retain_freed_memory()}')
+

@@ -9,10 +9,11 @@ and OpenVINO keep such memory in their own arenas; PyTorch's CPU allocator asks 
 
 :func:`retain_freed_memory` makes glibc keep freed memory for the next pass: no block is mapped on its own and
 the heap is not trimmed, so the process keeps its peak resident size (what the benchmark reports as held
-memory). It is process-wide, so only tools that do nothing but inference call it (``tools/test.py``,
-``tools/demo.py``, ``tools/analysis_tools/benchmark.py`` and ``benchmark_e2e.py``); a user's own process can call
-it, or set the environment variables it stands for (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<bytes>``), which
-it leaves in charge when set.
+memory). It is process-wide, so only what does nothing but inference calls it: ``tools/test.py``,
+``tools/demo.py``, ``tools/analysis_tools/benchmark.py`` and ``benchmark_e2e.py``, and the configs' test runs on a
+CPU whatever launches them (:class:`~convmlp_mm.engine.hooks.RetainFreedMemoryHook`). A user's own process can
+call it, or set the environment variables it stands for (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<bytes>``),
+which it leaves in charge when set.
 """
 import ctypes
 import ctypes.util

@@ -19,6 +19,7 @@ from PIL import Image
 
 import convmlp_mm  # noqa: F401  (lets weights_only loading read mmengine's checkpoints, as in every tool)
 from convmlp_mm.checkpoint_safety import load_checkpoint_file
+from convmlp_mm.utils.allocator import ENVIRONMENT
 
 from ..conftest import ROOT, RunsCode, onedl_stack, random_checkpoint, run_tool
 
@@ -37,6 +38,9 @@ FULL = {
 # The checkpoint each library's train.py writes at the end of the short runs below. All three resume with
 # `--resume` alone (mmseg's is a plain switch; mmdet's and mmpretrain's also take a path).
 LAST = {'mmdet': 'epoch_2.pth', 'mmseg': 'iter_8.pth', 'mmpretrain': 'epoch_2.pth'}
+# What a test run of our configs logs (convmlp_mm.RetainFreedMemoryHook) where the environment does not set glibc's
+# allocator, as in the processes below.
+RETAINED = 'glibc keeps freed memory for reuse (no mmap per block, no trimming)'
 
 
 def upstream_tool(lib: str, name: str) -> Path:
@@ -86,8 +90,9 @@ def short_run_config(lib: str, data: Path, folder: Path, name: str, hooks=(), re
 
 
 def run_upstream(lib: str, tool: str, *args: str) -> subprocess.CompletedProcess:
-    """``python <lib>/.mim/tools/<tool> ARGS`` from the repository root (for tests.fault_hooks)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    """``python <lib>/.mim/tools/<tool> ARGS`` from the repository root (for tests.fault_hooks), with glibc's
+    allocator as it comes (no ``MALLOC_*`` variables)."""
+    env = dict({k: v for k, v in os.environ.items() if k not in ENVIRONMENT}, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, str(upstream_tool(lib, tool)), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
 
@@ -144,6 +149,8 @@ def test_upstream_train_resume_after_sigkill_and_test(lib, tmp_path, request):
     assert tested.returncode == 0, tested.stderr[-3000:]
     metric = {'mmdet': 'coco/bbox_mAP:', 'mmseg': 'mIoU:', 'mmpretrain': 'accuracy/top1:'}[lib]
     assert metric in tested.stdout + tested.stderr
+    # and, with the config's RetainFreedMemoryHook, kept freed memory for the next batch
+    assert f'CPU test run: {RETAINED}' in tested.stdout + tested.stderr
 
 
 def test_upstream_train_stops_on_a_nan_loss(toy_coco, tmp_path):
@@ -159,21 +166,38 @@ def test_runner_from_cfg_in_a_plain_script(toy_cls, tmp_path):
     cfg = short_run_config('mmpretrain', toy_cls, tmp_path, 'run.py')
     script = tmp_path / 'my_training.py'
     script.write_text(
-        'import sys\n'
+        'import re, sys\n'
+        'from pathlib import Path\n'
+        'import torch\n'
         'from mmengine.config import Config\n'
         'from mmengine.runner import Runner\n'
+        'def returned_mb():  # of a 64 MiB block (over glibc\'s largest mmap threshold) when it is freed\n'
+        '    def resident():\n'
+        "        return int(re.search(r'^VmRSS:\\s+(\\d+) kB', Path('/proc/self/status').read_text(), re.M)[1])\n"
+        '    block = torch.ones(2 ** 24)\n'
+        '    before = resident()\n'
+        '    del block\n'
+        '    return round((before - resident()) / 1024)\n'
         'cfg = Config.fromfile(sys.argv[1])\n'
         'cfg.work_dir = sys.argv[2]\n'
         'runner = Runner.from_cfg(cfg)\n'
         'runner.train()\n'
-        "print('TEST', runner.test())\n")
+        "print('RETURNED AFTER TRAINING', returned_mb())\n"
+        "print('TEST', runner.test())\n"
+        "print('RETURNED AFTER TEST', returned_mb())\n")
     work = tmp_path / 'work'
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}  # glibc's allocator as it comes
     proc = subprocess.run([sys.executable, str(script), str(cfg), str(work)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                          text=True, timeout=600, env=dict(env, PYTHONPATH=str(ROOT)))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TEST {'accuracy/top1':" in proc.stdout
     assert (work / 'checkpoint_backend.txt').read_text() == 'AtomicLocalBackend'
     assert 'random_state' in load_checkpoint_file(work / 'epoch_2.pth')['meta']
+    # Training is left as glibc does it; the test run keeps freed memory (RetainFreedMemoryHook), and says so.
+    returned = {when: int(line.rsplit(' ', 1)[1]) for line in proc.stdout.splitlines()
+                for when in ('TRAINING', 'TEST') if line.startswith(f'RETURNED AFTER {when} ')}
+    assert returned['TRAINING'] >= 60 and returned['TEST'] <= 4, returned
+    assert f'CPU test run: {RETAINED}' in proc.stdout + proc.stderr
 
 
 def a_toy_image(lib: str, data: Path) -> str:
@@ -268,8 +292,8 @@ def test_code_running_checkpoint_is_refused_with_one_clear_message(door, toy_coc
         assert proc.stderr.strip().splitlines()[-1].startswith(f'error: {message}')
 
 
-def test_every_config_carries_the_training_guards():
-    """The guards travel with the configs, whatever launcher builds the Runner."""
+def test_every_config_carries_the_run_hooks():
+    """The training guards and the CPU test set-up travel with the configs, whatever launcher builds the Runner."""
     from mmengine.config import Config
     configs = [p for p in sorted((ROOT / 'configs').rglob('*.py')) if '_base_' not in p.parts
                and not p.name.startswith('_')]
@@ -279,3 +303,4 @@ def test_every_config_carries_the_training_guards():
         assert hooks.checkpoint.backend_args == dict(backend='atomic_local'), path
         assert hooks.random_state.type == 'convmlp_mm.RandomStateHook', path
         assert hooks.stop_on_nonfinite_loss.type == 'convmlp_mm.StopOnNonFiniteLossHook', path
+        assert hooks.retain_freed_memory.type == 'convmlp_mm.RetainFreedMemoryHook', path

@@ -62,9 +62,10 @@ default_hooks = dict(
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
-    # convmlp_mm's training guards (see configs/detection/_base_/default_runtime.py)
+    # convmlp_mm's run hooks (see configs/detection/_base_/default_runtime.py)
     random_state=dict(type='convmlp_mm.RandomStateHook'),
-    stop_on_nonfinite_loss=dict(type='convmlp_mm.StopOnNonFiniteLossHook'))
+    stop_on_nonfinite_loss=dict(type='convmlp_mm.StopOnNonFiniteLossHook'),
+    retain_freed_memory=dict(type='convmlp_mm.RetainFreedMemoryHook'))
 
 # Seeded, so that a rerun gives the same numbers (up to CPU thread nondeterminism).
 randomness = dict(seed=0)
