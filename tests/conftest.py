@@ -22,6 +22,14 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+def env_with_glibc_allocator(**extra: str) -> dict:
+    """This process's environment without the ``MALLOC_*`` variables that set glibc's allocator (what
+    :func:`convmlp_mm.utils.allocator.retain_freed_memory` leaves alone), plus ``extra``: a child process that gets it
+    allocates as glibc does by default until something in it changes that."""
+    from convmlp_mm.utils.allocator import ENVIRONMENT
+    return dict({k: v for k, v in os.environ.items() if k not in ENVIRONMENT}, **extra)
+
+
 def onedl_stack() -> bool:
     """Whether the mm* libraries are the OneDL fork's (distribution names onedl-*, same modules)."""
     from importlib.metadata import PackageNotFoundError, distribution

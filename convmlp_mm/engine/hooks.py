@@ -125,4 +125,3 @@ class RetainFreedMemoryHook(Hook):
         parameter = next(runner.model.parameters(), None)
         if parameter is None or parameter.device.type == 'cpu':
             runner.logger.info(f'CPU test run: {retain_freed_memory()}')
-

@@ -1,13 +1,12 @@
 """retain_freed_memory (convmlp_mm/utils/allocator.py), which the inference tools call: freed large blocks stay in
 the process for the next forward pass, unless the user's environment sets glibc's allocator itself."""
-import os
 import platform
 import subprocess
 import sys
 
 import pytest
 
-from convmlp_mm.utils.allocator import ENVIRONMENT
+from ..conftest import env_with_glibc_allocator
 
 pytestmark = [pytest.mark.matrix,
               pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason="sets glibc's allocator; a no-op elsewhere")]
@@ -31,8 +30,7 @@ print(round(resident_mb() - before))
 
 
 def _child(mode: str, **env: str):
-    clean = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
-    proc = subprocess.run([sys.executable, '-c', CHILD, mode], env=dict(clean, **env), capture_output=True,
+    proc = subprocess.run([sys.executable, '-c', CHILD, mode], env=env_with_glibc_allocator(**env), capture_output=True,
                           text=True, timeout=300, check=True)
     message, kept = proc.stdout.strip().splitlines()[-2:]
     return message, int(kept)

@@ -19,9 +19,8 @@ from PIL import Image
 
 import convmlp_mm  # noqa: F401  (lets weights_only loading read mmengine's checkpoints, as in every tool)
 from convmlp_mm.checkpoint_safety import load_checkpoint_file
-from convmlp_mm.utils.allocator import ENVIRONMENT
 
-from ..conftest import ROOT, RunsCode, onedl_stack, random_checkpoint, run_tool
+from ..conftest import ROOT, RunsCode, env_with_glibc_allocator, onedl_stack, random_checkpoint, run_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -92,7 +91,7 @@ def short_run_config(lib: str, data: Path, folder: Path, name: str, hooks=(), re
 def run_upstream(lib: str, tool: str, *args: str) -> subprocess.CompletedProcess:
     """``python <lib>/.mim/tools/<tool> ARGS`` from the repository root (for tests.fault_hooks), with glibc's
     allocator as it comes (no ``MALLOC_*`` variables)."""
-    env = dict({k: v for k, v in os.environ.items() if k not in ENVIRONMENT}, PYTHONPATH=str(ROOT))
+    env = env_with_glibc_allocator(PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, str(upstream_tool(lib, tool)), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
 
@@ -186,9 +185,8 @@ def test_runner_from_cfg_in_a_plain_script(toy_cls, tmp_path):
         "print('TEST', runner.test())\n"
         "print('RETURNED AFTER TEST', returned_mb())\n")
     work = tmp_path / 'work'
-    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}  # glibc's allocator as it comes
     proc = subprocess.run([sys.executable, str(script), str(cfg), str(work)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600, env=dict(env, PYTHONPATH=str(ROOT)))
+                          text=True, timeout=600, env=env_with_glibc_allocator(PYTHONPATH=str(ROOT)))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TEST {'accuracy/top1':" in proc.stdout
     assert (work / 'checkpoint_backend.txt').read_text() == 'AtomicLocalBackend'
